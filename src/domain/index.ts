@@ -1,0 +1,3 @@
+export { dnsLabel, isDnsLabel } from './naming.js';
+export { newRunId, parseRunId, type RunId } from './run-id.js';
+export { Duration } from './duration.js';

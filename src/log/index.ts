@@ -1,0 +1,2 @@
+export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
+export { registerSecret, redactSecrets, redactDeep } from './secrets.js';

@@ -1,0 +1,142 @@
+import type { RunId } from '../domain/index.js';
+
+/** Where a run is in its life. Terminal phases never change again. */
+export type RunPhase =
+  | 'queued'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped'       // coalesced: a newer commit of the same watch was built instead
+  | 'interrupted'   // keelson died or was stopped while the run was going
+  | 'cancelled';    // superseded or aborted on purpose
+
+export const TERMINAL_PHASES: readonly RunPhase[] = ['succeeded', 'failed', 'skipped', 'interrupted', 'cancelled'];
+
+export function isTerminal(phase: RunPhase): boolean {
+  return TERMINAL_PHASES.includes(phase);
+}
+
+/** Why a run moved to a phase. Constants, so that tools and tests can match them. */
+export const RunReason = {
+  Queued: 'Queued',
+  Started: 'Started',
+  StepsSucceeded: 'StepsSucceeded',
+  StepFailed: 'StepFailed',
+  TimedOut: 'TimedOut',
+  BuildFailed: 'BuildFailed',
+  PushFailed: 'PushFailed',
+  SourceFailed: 'SourceFailed',
+  Coalesced: 'Coalesced',
+  Superseded: 'Superseded',
+  ProcessDied: 'ProcessDied',
+  Shutdown: 'Shutdown',
+  ExecutorError: 'ExecutorError',
+} as const;
+export type RunReason = (typeof RunReason)[keyof typeof RunReason];
+
+export interface PhaseTransition {
+  readonly phase: RunPhase;
+  readonly reason: RunReason;
+  readonly message: string;
+  /** ISO-8601 */
+  readonly at: string;
+}
+
+/** What kind of work the run did. */
+export type RunKind = 'build' | 'deploy' | 'ci';
+
+export interface RunImage {
+  /** e.g. 127.0.0.1:5000/team/app:main */
+  readonly ref: string;
+  /** sha256:... when pushed; absent when the image stayed in local storage */
+  readonly digest?: string;
+  readonly pushed: boolean;
+}
+
+export interface RunRecord {
+  readonly id: RunId;
+  readonly kind: RunKind;
+  /** The watch key, `repo^branch` */
+  readonly watch: string;
+  readonly repo: string;
+  readonly branch: string;
+  readonly commit: string;
+  readonly phase: RunPhase;
+  readonly reason: RunReason;
+  readonly message: string;
+  readonly phases: readonly PhaseTransition[];
+  readonly createdAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  /** Exit code of the failing step, when a step failed */
+  readonly exitCode?: number;
+  readonly image?: RunImage;
+  /** Set on the retry of an interrupted run */
+  readonly retryOf?: RunId;
+  /** The commits that were coalesced into this run (skipped in its favour) */
+  readonly skippedCommits?: readonly string[];
+  /** The executor that ran it */
+  readonly executor?: string;
+}
+
+export interface NewRun {
+  readonly id: RunId;
+  readonly kind: RunKind;
+  readonly watch: string;
+  readonly repo: string;
+  readonly branch: string;
+  readonly commit: string;
+  readonly phase: RunPhase;
+  readonly reason: RunReason;
+  readonly message: string;
+  readonly retryOf?: RunId;
+  readonly skippedCommits?: readonly string[];
+  readonly executor?: string;
+}
+
+/** Fields a transition may set besides the phase. */
+export interface RunUpdate {
+  readonly exitCode?: number;
+  readonly image?: RunImage;
+}
+
+export interface RunFilter {
+  readonly watch?: string;
+  readonly phase?: RunPhase;
+  /** Newest first; @default 100 */
+  readonly limit?: number;
+}
+
+/** Writes runs. A transition out of a terminal phase is refused (the record stays as it was). */
+export interface RunWriter {
+  createRun(run: NewRun): Promise<RunRecord>;
+  transitionRun(id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate): Promise<RunRecord>;
+}
+
+export interface RunReader {
+  getRun(id: RunId): Promise<RunRecord | undefined>;
+  /** Newest first. */
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+}
+
+/** A run's log: append-only text. Offsets are in bytes of UTF-8. */
+export interface RunLogStore {
+  appendLog(id: RunId, text: string): Promise<void>;
+  readLog(id: RunId, fromOffset?: number): Promise<{ text: string; offset: number }>;
+}
+
+/**
+ * Small JSON state that must survive restarts: the last built commit per watch, registry
+ * baselines, rollout records. Keys are namespaced by the caller (`watch:`, `registry:`...).
+ */
+export interface StateStore {
+  getState<T>(key: string): Promise<T | undefined>;
+  setState<T>(key: string, value: T): Promise<void>;
+  deleteState(key: string): Promise<void>;
+}
+
+export interface Store extends RunWriter, RunReader, RunLogStore, StateStore {
+  /** e.g. `file:/var/lib/keelson` or `redis://host:6379/0` (without credentials) */
+  readonly description: string;
+  close(): Promise<void>;
+}
