@@ -1,0 +1,39 @@
+import type { PipelineSpec } from '../config/pipeline.js';
+import type { RunId } from '../domain/index.js';
+import type { RunImage, RunReason } from '../store/types.js';
+
+/** The committed tree of one commit, already materialised in a directory (never a work tree). */
+export interface SourceTree {
+  readonly dir: string;
+  readonly repo: string;
+  readonly branch: string;
+  readonly commit: string;
+}
+
+/** Where a run's output goes; the caller stores it and redacts secrets. */
+export type RunLogSink = (text: string) => void;
+
+export interface ExecutionRequest {
+  readonly runId: RunId;
+  readonly source: SourceTree;
+  readonly pipeline: PipelineSpec;
+  /** Registry host[:port] to push to, when one is configured */
+  readonly registry?: string;
+  readonly log: RunLogSink;
+  /** Aborted on timeout, supersession or shutdown; the executor cleans up and resolves. */
+  readonly signal: AbortSignal;
+}
+
+export interface ExecutionResult {
+  readonly ok: boolean;
+  readonly reason: RunReason;
+  readonly message: string;
+  readonly exitCode?: number;
+  readonly image?: RunImage;
+}
+
+/** Runs one pipeline for one commit. Cleans up after itself, also when aborted. */
+export interface Executor {
+  readonly kind: 'local' | 'kubernetes';
+  execute(request: ExecutionRequest): Promise<ExecutionResult>;
+}
