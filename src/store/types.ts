@@ -31,6 +31,8 @@ export const RunReason = {
   ProcessDied: 'ProcessDied',
   Shutdown: 'Shutdown',
   ExecutorError: 'ExecutorError',
+  InvalidPipeline: 'InvalidPipeline',
+  GaveUp: 'GaveUp',
 } as const;
 export type RunReason = (typeof RunReason)[keyof typeof RunReason];
 

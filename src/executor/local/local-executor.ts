@@ -1,0 +1,101 @@
+import type { RunId } from '../../domain/index.js';
+import { RunReason } from '../../store/types.js';
+import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
+import { buildAndPushImage } from './image-build.js';
+import { runCommand } from './process.js';
+
+export interface LocalExecutorOptions {
+  /** A docker config.json with registry credentials, for pushes. */
+  readonly authFile?: string;
+  /** Whether a registry host is reached over plain HTTP / without TLS verification.
+   * @default loopback hosts only, as docker does */
+  readonly isInsecureRegistry?: (host: string) => boolean;
+  /** Extra environment for steps and builders. @default process.env */
+  readonly baseEnv?: NodeJS.ProcessEnv;
+}
+
+/** Loopback registries are reached over plain HTTP, as docker does. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+
+/**
+ * Runs a pipeline on this machine: each step with `sh -c` in the run's workspace (the committed
+ * tree), then the declared image build and push. Every step gets the run's identity in
+ * KEELSON_* variables.
+ */
+export class LocalExecutor implements Executor {
+  readonly kind = 'local' as const;
+  private readonly options: Required<Omit<LocalExecutorOptions, 'authFile'>> & Pick<LocalExecutorOptions, 'authFile'>;
+
+  constructor(options: LocalExecutorOptions = {}) {
+    this.options = {
+      authFile: options.authFile,
+      isInsecureRegistry: options.isInsecureRegistry ?? isLoopbackHost,
+      baseEnv: options.baseEnv ?? process.env,
+    };
+  }
+
+  async execute(request: ExecutionRequest): Promise<ExecutionResult> {
+    const { pipeline, source, log } = request;
+    const timeout = AbortSignal.timeout(pipeline.timeout.milliseconds);
+    const signal = AbortSignal.any([request.signal, timeout]);
+    const env = this.environment(request);
+    const stopped = (): ExecutionResult => timeout.aborted
+      ? { ok: false, reason: RunReason.TimedOut, message: `run exceeded its timeout of ${pipeline.timeout}` }
+      : { ok: false, reason: RunReason.Superseded, message: 'run was cancelled' };
+
+    for (const [index, step] of pipeline.steps.entries()) {
+      log(`keelson: step ${index + 1}/${pipeline.steps.length}: ${step}\n`);
+      const result = await runCommand('sh', ['-c', step], { cwd: source.dir, env, log, signal });
+      if (result.aborted) return stopped();
+      if (result.exitCode !== 0) {
+        return {
+          ok: false,
+          reason: RunReason.StepFailed,
+          message: `step ${index + 1} "${step}" exited with ${result.exitCode ?? 'a signal'}`,
+          exitCode: result.exitCode ?? undefined,
+        };
+      }
+    }
+
+    if (!pipeline.build) {
+      return { ok: true, reason: RunReason.StepsSucceeded, message: `${pipeline.steps.length} step(s) succeeded` };
+    }
+    const built = await buildAndPushImage({
+      source,
+      build: pipeline.build,
+      registry: request.registry,
+      authFile: this.options.authFile,
+      insecure: request.registry ? this.options.isInsecureRegistry(request.registry) : false,
+      env,
+      log,
+      signal,
+    });
+    if (!built.ok) {
+      if (built.aborted) return stopped();
+      return {
+        ok: false,
+        reason: built.stage === 'build' ? RunReason.BuildFailed : RunReason.PushFailed,
+        message: `${pipeline.build.tool} ${built.stage} exited with ${built.exitCode ?? 'a signal'}`,
+        exitCode: built.exitCode ?? undefined,
+      };
+    }
+    const where = built.image.pushed ? `pushed ${built.image.ref}@${built.image.digest ?? 'unknown digest'}` : `built ${built.image.ref} (not pushed: no registry configured)`;
+    return { ok: true, reason: RunReason.StepsSucceeded, message: where, image: built.image };
+  }
+
+  private environment(request: ExecutionRequest): NodeJS.ProcessEnv {
+    const runId: RunId = request.runId;
+    return {
+      ...this.options.baseEnv,
+      ...request.pipeline.env,
+      KEELSON_RUN_ID: runId,
+      KEELSON_REPO: request.source.repo,
+      KEELSON_BRANCH: request.source.branch,
+      KEELSON_COMMIT: request.source.commit,
+      ...(request.registry ? { KEELSON_REGISTRY: request.registry } : {}),
+    };
+  }
+}

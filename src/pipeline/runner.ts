@@ -1,0 +1,158 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { parseRepositoryPipeline, type PipelineSpec } from '../config/index.js';
+import { newRunId, type RunId } from '../domain/index.js';
+import { isKeelsonError, messageOf } from '../errors.js';
+import type { ExecutionResult, Executor } from '../executor/types.js';
+import type { Logger } from '../log/index.js';
+import { RunReason, type RunKind, type RunRecord, type Store } from '../store/types.js';
+import type { PipelineEvent, PipelineOutcome, SourceMaterializer } from './types.js';
+
+/** The file a repository may commit to carry its own pipeline. */
+export const REPOSITORY_PIPELINE_FILE = 'keelson.yaml';
+
+export interface PipelineRunnerOptions {
+  readonly store: Store;
+  readonly executor: Executor;
+  readonly materializer: SourceMaterializer;
+  /** The operator's pipeline (flags or --config). @default the repository's own keelson.yaml */
+  readonly pipeline?: PipelineSpec;
+  /** Registry host[:port] that builds push to. */
+  readonly registry?: string;
+  /** Parent of the per-run workspaces. */
+  readonly workspaceDir: string;
+  /** Keep every workspace (for debugging). @default false: kept only for failed runs */
+  readonly keepWorkspaces?: boolean;
+  readonly logger: Logger;
+  /** Also writes each run's output here (e.g. the terminal for `keelson run`). */
+  readonly echo?: (text: string) => void;
+  /** Called when a run reaches a terminal phase. */
+  readonly onRunFinished?: (run: RunRecord) => void;
+}
+
+/**
+ * Turns a commit into a run: records it (and the commits coalesced into it), materialises the
+ * committed tree in a fresh workspace, hands it to the executor, stores the log and the result.
+ * It never throws for a failed run; the outcome says how it went.
+ */
+export class PipelineRunner {
+  private readonly retries = new Map<string, RunId>();
+  private readonly givenUp = new Set<string>();
+
+  constructor(private readonly options: PipelineRunnerOptions) {}
+
+  /**
+   * Marks runs left `queued` or `running` by a process that died (kill -9, power loss) as
+   * interrupted. Each is retried once: the next trigger of the same commit records `retryOf`;
+   * a retry that is interrupted again is not retried a second time.
+   */
+  async recoverInterruptedRuns(): Promise<RunRecord[]> {
+    const { store, logger } = this.options;
+    const unfinished = [...(await store.listRuns({ phase: 'running', limit: 10_000 })), ...(await store.listRuns({ phase: 'queued', limit: 10_000 }))];
+    const recovered: RunRecord[] = [];
+    for (const run of unfinished) {
+      const record = await store.transitionRun(run.id, 'interrupted', RunReason.ProcessDied,
+        'keelson stopped while this run was going; it is retried once');
+      recovered.push(record);
+      const key = retryKey(run.watch, run.commit);
+      if (run.retryOf) this.givenUp.add(key);
+      else this.retries.set(key, run.id);
+      logger.warn({ run: run.id, watch: run.watch, commit: run.commit, retry: !run.retryOf }, 'run was interrupted');
+    }
+    return recovered;
+  }
+
+  async trigger(event: PipelineEvent, signal: AbortSignal): Promise<PipelineOutcome> {
+    const { store, logger } = this.options;
+    const base = { kind: 'build' as RunKind, watch: event.watch.key, repo: event.watch.repo, branch: event.branch, executor: this.options.executor.kind };
+    for (const commit of event.skipped) {
+      await store.createRun({
+        ...base, id: newRunId(), commit, phase: 'skipped', reason: RunReason.Coalesced,
+        message: `newer commit ${event.commit.slice(0, 12)} was built instead`,
+      });
+    }
+    const key = retryKey(event.watch.key, event.commit);
+    if (this.givenUp.has(key)) {
+      this.givenUp.delete(key);
+      logger.warn({ watch: event.watch.key, commit: event.commit }, 'not retrying a run that was interrupted twice');
+      return { ok: false };
+    }
+    const retryOf = this.retries.get(key);
+    this.retries.delete(key);
+
+    const id = newRunId();
+    await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting to start', retryOf, skippedCommits: event.skipped.length > 0 ? event.skipped : undefined });
+    const log = logger.child({ run: id, watch: event.watch.key, commit: event.commit.slice(0, 12) });
+    await store.transitionRun(id, 'running', RunReason.Started, `running ${event.commit.slice(0, 12)}`);
+    log.info('run started');
+
+    const workspace = path.join(this.options.workspaceDir, id);
+    let appending: Promise<void> = Promise.resolve();
+    const sink = (text: string): void => {
+      this.options.echo?.(text);
+      appending = appending.then(() => store.appendLog(id, text)).catch((error: unknown) => {
+        log.error({ err: messageOf(error) }, 'cannot store run log');
+      });
+    };
+
+    let result: ExecutionResult;
+    try {
+      result = await this.execute(event, id, workspace, sink, signal);
+    } catch (error) {
+      result = { ok: false, reason: RunReason.ExecutorError, message: messageOf(error) };
+    }
+    await appending;
+    if (!result.ok && signal.aborted && result.reason !== RunReason.TimedOut) {
+      result = { ...result, reason: RunReason.Shutdown, message: 'keelson was stopped while this run was going' };
+    }
+    const phase = result.ok ? 'succeeded' : signal.aborted && result.reason === RunReason.Shutdown ? 'interrupted' : 'failed';
+    const finished = await store.transitionRun(id, phase, result.reason, result.message, { exitCode: result.exitCode, image: result.image });
+    log[result.ok ? 'info' : 'warn']({ phase, reason: result.reason, detail: result.message, digest: result.image?.digest }, 'run finished');
+    // A failed run's workspace stays for inspection; `keelson runs` shows where.
+    const keep = this.options.keepWorkspaces === true || phase === 'failed';
+    if (!keep) await rm(workspace, { recursive: true, force: true });
+    this.options.onRunFinished?.(finished);
+    return { ok: result.ok, runId: id };
+  }
+
+  private async execute(event: PipelineEvent, id: RunId, workspace: string, sink: (text: string) => void, signal: AbortSignal): Promise<ExecutionResult> {
+    await mkdir(workspace, { recursive: true });
+    try {
+      await this.options.materializer.materialize(event.watch, event.commit, workspace, signal);
+    } catch (error) {
+      return { ok: false, reason: RunReason.SourceFailed, message: `cannot get the tree of ${event.commit.slice(0, 12)}: ${messageOf(error)}` };
+    }
+    let pipeline: PipelineSpec;
+    try {
+      pipeline = this.options.pipeline ?? (await this.repositoryPipeline(workspace));
+    } catch (error) {
+      return { ok: false, reason: RunReason.InvalidPipeline, message: isKeelsonError(error) ? error.message : messageOf(error) };
+    }
+    if (pipeline.steps.length === 0 && !pipeline.build) {
+      return { ok: false, reason: RunReason.InvalidPipeline, message: 'the pipeline has no steps and no build: pass --step or commit a keelson.yaml with steps:' };
+    }
+    return this.options.executor.execute({
+      runId: id,
+      source: { dir: workspace, repo: event.watch.repo, branch: event.branch, commit: event.commit },
+      pipeline,
+      registry: this.options.registry,
+      log: sink,
+      signal,
+    });
+  }
+
+  private async repositoryPipeline(workspace: string): Promise<PipelineSpec> {
+    const file = path.join(workspace, REPOSITORY_PIPELINE_FILE);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch {
+      throw new Error(`no pipeline: pass --step "CMD" or --config FILE, or commit a ${REPOSITORY_PIPELINE_FILE} with steps:`);
+    }
+    return parseRepositoryPipeline(text, REPOSITORY_PIPELINE_FILE);
+  }
+}
+
+function retryKey(watch: string, commit: string): string {
+  return `${watch}\u0000${commit}`;
+}
