@@ -12,6 +12,7 @@ export function dnsLabel(input: string, maxLength = MAX_LABEL): string {
   const limit = Math.max(1, Math.min(maxLength, MAX_LABEL));
   let label = input
     .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '') // accents split off by NFKD
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/-+/g, '-')

@@ -1,0 +1,38 @@
+import { expect } from 'chai';
+import { KeelsonFile, parseYamlWith, parseRepositoryPipeline } from '../../../src/config/index.js';
+import { InputError } from '../../../src/errors.js';
+
+describe('keelson.yaml', () => {
+  it('reads a pipeline with defaults written once', () => {
+    const file = parseYamlWith(KeelsonFile, 'steps:\n  - make test\nbuild:\n  image: team/app\n', 'keelson.yaml');
+    expect(file.steps).to.deep.equal(['make test']);
+    expect(file.timeout.milliseconds).to.equal(30 * 60_000);
+    expect(file.build?.tags).to.deep.equal(['{{branch}}', '{{shortCommit}}']);
+    expect(file.kubernetes.builder).to.equal('kaniko');
+  });
+
+  it('names the file, line and field of every bad key at once', () => {
+    const text = 'steps:\n  - make\ntimeout: soon\nbuild:\n  image: Team/App\nstepz: []\n';
+    let error: unknown;
+    try {
+      parseYamlWith(KeelsonFile, text, 'keelson.yaml');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(InputError);
+    const message = (error as InputError).message;
+    expect(message).to.match(/^keelson\.yaml: /);
+    expect(message).to.contain('line 3: timeout: "soon" is not a duration');
+    expect(message).to.contain('line 5: build.image:');
+    expect(message).to.contain('stepz');
+    expect((error as InputError).exitCode).to.equal(2);
+  });
+
+  it('reports broken YAML with its line', () => {
+    expect(() => parseYamlWith(KeelsonFile, 'steps:\n  - a\n bad: [\n', 'k.yaml')).to.throw(InputError, /^k\.yaml:\d+: not valid YAML/);
+  });
+
+  it('does not let a repository choose where it runs', () => {
+    expect(() => parseRepositoryPipeline('steps: [make]\nexecutor: kubernetes\n', 'keelson.yaml')).to.throw(InputError, /executor/);
+  });
+});
