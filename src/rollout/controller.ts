@@ -1,0 +1,417 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import { Duration } from '../domain/index.js';
+import { messageOf } from '../errors.js';
+import { silentLogger, type Logger } from '../log/index.js';
+import type { StateStore } from '../store/index.js';
+import { ApprovalBook, approvalStatus, describeChanges, type Approval } from './approvals.js';
+import { WorkloadDiscovery } from './discovery.js';
+import { AnnotationError } from './errors.js';
+import { patchOnFreshState, WorkloadApi } from './kube.js';
+import { readHold } from './lease.js';
+import { buildImagePatch, containersOf, type KubeWorkload } from './patch.js';
+import { chooseTag, decideContainer, runningDigests, watchedImages, type ContainerImage } from './plan.js';
+import { isManaged, readWorkloadSettings, type WorkloadSettings } from './schema.js';
+import { computeTargets } from './targets.js';
+import {
+  RolloutOutcome, workloadKey, type ContainerChange, type DigestResolver, type ImageEventSource, type ImageTarget,
+  type ImageUpdate, type RolloutRecord, type RolloutResult, type WorkloadKind, type WorkloadRef,
+} from './types.js';
+
+export interface RolloutControllerOptions {
+  readonly kubeConfig: KubeConfig;
+  /** Rollout records (`rollout:<namespace>/<kind>/<name>`) and approvals */
+  readonly store: StateStore;
+  /** The registry watcher (or anything else that reports image changes); told the targets. @default none: drive with applyUpdate() */
+  readonly source?: ImageEventSource;
+  /** @default silentLogger() */
+  readonly logger?: Logger;
+  /** Namespaces to watch. @default [] (every namespace the credentials may list) */
+  readonly namespaces?: readonly string[];
+  /** Resolves a tag's digest for pinning when an update names another tag. @default none */
+  readonly resolveDigest?: DigestResolver;
+  /** How often pending approvals are looked at (votes come from other processes). @default 5s */
+  readonly approvalInterval?: Duration;
+  /** @default () => new Date() */
+  readonly now?: () => Date;
+}
+
+const DEFAULTS = {
+  namespaces: [] as readonly string[],
+  approvalInterval: Duration.ofSeconds(5),
+  now: (): Date => new Date(),
+};
+
+/** Prefixes of the metadata that change what the controller does with a workload. */
+const WATCHED_PREFIXES = ['keel.sh/', 'keelson.dev/'];
+const IGNORED_KEYS = new Set(['keel.sh/update-time', 'keelson.dev/update-time']);
+
+interface Tracked {
+  readonly ref: WorkloadRef;
+  readonly fingerprint: string;
+  readonly settings?: WorkloadSettings;
+  readonly images: readonly ContainerImage[];
+}
+
+export function rolloutRecordKey(ref: WorkloadRef): string {
+  return `rollout:${workloadKey(ref)}`;
+}
+
+function pick(map: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map ?? {}).sort()) {
+    if (WATCHED_PREFIXES.some((p) => k.startsWith(p)) && !IGNORED_KEYS.has(k)) out[k] = v;
+  }
+  return out;
+}
+
+function refOf(kind: WorkloadKind, workload: KubeWorkload): WorkloadRef | undefined {
+  const name = workload.metadata?.name;
+  const namespace = workload.metadata?.namespace;
+  return name && namespace ? { kind, namespace, name } : undefined;
+}
+
+function result(workload: WorkloadRef, outcome: RolloutOutcome, message: string, changes: readonly ContainerChange[] = [], approvalId?: string): RolloutResult {
+  return { workload, outcome, message, changes, ...(approvalId ? { approvalId } : {}) };
+}
+
+/**
+ * Keel-compatible rollouts: watches annotated Deployments, StatefulSets, DaemonSets and CronJobs,
+ * tells the image source what to poll (one target per distinct image), and on each image change
+ * patches the workloads whose policy accepts it, unless held by a running build or waiting for
+ * approval. Work on one workload is serialised; different workloads proceed in parallel.
+ */
+export class RolloutController {
+  readonly approvals: ApprovalBook;
+  private readonly api: WorkloadApi;
+  private readonly logger: Logger;
+  private readonly now: () => Date;
+  private readonly tracked = new Map<string, Tracked>();
+  /** Latest update seen per `repository:tag`, replayed when a workload changes or a hold ends */
+  private readonly latest = new Map<string, ImageUpdate>();
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly recheckTimers = new Map<string, NodeJS.Timeout>();
+  private discovery: WorkloadDiscovery | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private approvalTimer: NodeJS.Timeout | undefined;
+  private targetsTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(private readonly options: RolloutControllerOptions) {
+    if (!options.kubeConfig) throw new TypeError('RolloutController: kubeConfig is required');
+    if (!options.store) throw new TypeError('RolloutController: store is required');
+    this.api = new WorkloadApi(options.kubeConfig);
+    this.approvals = new ApprovalBook(options.store);
+    this.logger = (options.logger ?? silentLogger()).child({ part: 'rollout' });
+    this.now = options.now ?? DEFAULTS.now;
+  }
+
+  /** Lists the workloads once, then follows them; subscribes to the image source; starts the approval checks. */
+  async start(): Promise<void> {
+    this.stopping = false;
+    this.discovery = new WorkloadDiscovery(this.options.kubeConfig, this.options.namespaces ?? DEFAULTS.namespaces, {
+      upsert: (kind, workload) => this.upsert(kind, workload),
+      remove: (kind, workload) => this.remove(kind, workload),
+    }, this.logger);
+    await this.discovery.start();
+    this.unsubscribe = this.options.source?.onUpdate((update) => {
+      this.applyUpdate(update).catch((error: unknown) => this.logger.error({ err: messageOf(error), repository: update.repository }, 'image update failed'));
+    });
+    this.publishTargets();
+    const interval = (this.options.approvalInterval ?? DEFAULTS.approvalInterval).milliseconds;
+    const tick = (): void => {
+      this.approvalTimer = setTimeout(() => {
+        this.checkApprovals().catch((error: unknown) => this.logger.error({ err: messageOf(error) }, 'approval check failed')).finally(() => {
+          if (!this.stopping) tick();
+        });
+      }, interval);
+    };
+    tick();
+    this.logger.info({ workloads: this.tracked.size, namespaces: this.options.namespaces ?? [] }, 'rollout controller started');
+  }
+
+  /** Stops watching and waits for the patches in flight, so none is left half applied. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    if (this.approvalTimer) clearTimeout(this.approvalTimer);
+    if (this.targetsTimer) clearTimeout(this.targetsTimer);
+    for (const timer of this.recheckTimers.values()) clearTimeout(timer);
+    this.recheckTimers.clear();
+    await this.discovery?.stop();
+    this.discovery = undefined;
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** What the registry watcher should poll now. */
+  targets(): ImageTarget[] {
+    const sources = [...this.tracked.entries()]
+      .filter(([, t]) => t.settings)
+      .map(([key, t]) => ({ key, settings: t.settings!, images: t.images }));
+    return computeTargets(sources);
+  }
+
+  /** Keys (`namespace/kind/name`) of the workloads being followed, with the error of those skipped. */
+  workloads(): Array<{ key: string; error?: string }> {
+    return [...this.tracked.entries()].map(([key, t]) => ({ key, ...(t.settings ? {} : { error: 'invalid annotations' }) })).sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /**
+   * Handles one image change: every followed workload running that repository is decided on fresh
+   * state and patched when its policy accepts the change (or held, or sent for approval).
+   */
+  async applyUpdate(update: ImageUpdate): Promise<RolloutResult[]> {
+    this.latest.set(`${update.repository}:${update.tag}`, update);
+    const keys = [...this.tracked.entries()]
+      .filter(([, t]) => t.settings && t.images.some((i) => i.repository === update.repository))
+      .map(([key]) => key);
+    return Promise.all(keys.map((key) => this.enqueue(key, () => this.evaluate(key, update))));
+  }
+
+  /** Applies approved updates, forgets rejected and expired ones. Runs on a timer; public for the API and tests. */
+  async checkApprovals(): Promise<RolloutResult[]> {
+    const now = this.now();
+    const results: RolloutResult[] = [];
+    for (const approval of await this.approvals.list()) {
+      const status = approvalStatus(approval, now);
+      if (status === 'approved') {
+        results.push(await this.enqueue(workloadKey(approval.workload), () => this.applyApproved(approval)));
+      } else if (status === 'rejected' || status === 'expired') {
+        // Closed, but kept in the store so the same update is not asked for again.
+        await this.approvals.close(approval, now);
+        const outcome = status === 'rejected' ? RolloutOutcome.Rejected : RolloutOutcome.Expired;
+        const message = `update ${status}: ${describeChanges(approval.changes)}`;
+        this.logger.info({ workload: workloadKey(approval.workload), approval: approval.id, status }, 'approval closed');
+        await this.api.recordEvent(approval.workload, undefined, status === 'rejected' ? 'UpdateRejected' : 'ApprovalExpired', message);
+        results.push(result(approval.workload, outcome, message, approval.changes, approval.id));
+      }
+    }
+    return results;
+  }
+
+  private enqueue<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.queues.set(key, settled);
+    void settled.then(() => { if (this.queues.get(key) === settled) this.queues.delete(key); });
+    return next;
+  }
+
+  private upsert(kind: WorkloadKind, workload: KubeWorkload): void {
+    const ref = refOf(kind, workload);
+    if (!ref) return;
+    const key = workloadKey(ref);
+    const annotations = workload.metadata?.annotations;
+    const labels = workload.metadata?.labels;
+    if (!isManaged(annotations, labels)) {
+      if (this.tracked.delete(key)) this.publishTargets();
+      return;
+    }
+    const images = containersOf(kind, workload, false).map((c) => c.image).join(',');
+    const initImages = containersOf(kind, workload, true).map((c) => c.image).join(',');
+    const fingerprint = JSON.stringify([pick(annotations), pick(labels), images, initImages]);
+    if (this.tracked.get(key)?.fingerprint === fingerprint) return;
+
+    let settings: WorkloadSettings | undefined;
+    try {
+      settings = readWorkloadSettings(key, annotations, labels);
+    } catch (error) {
+      if (!(error instanceof AnnotationError)) throw error;
+      this.logger.error({ workload: key, field: error.field, err: error.message }, 'workload skipped: bad annotation');
+      void this.api.recordEvent(ref, workload, 'InvalidAnnotation', error.message, 'Warning');
+    }
+    this.tracked.set(key, { ref, fingerprint, ...(settings ? { settings } : {}), images: settings ? watchedImages(kind, workload, settings) : [] });
+    this.publishTargets();
+    if (settings) this.replay(key);
+  }
+
+  private remove(kind: WorkloadKind, workload: KubeWorkload): void {
+    const ref = refOf(kind, workload);
+    if (!ref) return;
+    const key = workloadKey(ref);
+    const timer = this.recheckTimers.get(key);
+    if (timer) clearTimeout(timer);
+    this.recheckTimers.delete(key);
+    if (this.tracked.delete(key)) this.publishTargets();
+  }
+
+  /** Re-decides a workload against the latest updates of its images (its settings, images or hold changed). */
+  private replay(key: string): void {
+    const tracked = this.tracked.get(key);
+    if (!tracked?.settings || this.stopping) return;
+    const repositories = new Set(tracked.images.map((i) => i.repository));
+    for (const update of this.latest.values()) {
+      if (!repositories.has(update.repository)) continue;
+      this.enqueue(key, () => this.evaluate(key, update)).catch(() => undefined);
+    }
+  }
+
+  private publishTargets(): void {
+    const source = this.options.source;
+    if (!source || this.stopping || this.targetsTimer) return;
+    // Coalesces the burst of the initial list (and of a rollout touching many workloads) into one call.
+    this.targetsTimer = setTimeout(() => {
+      this.targetsTimer = undefined;
+      Promise.resolve(source.setTargets(this.targets())).catch((error: unknown) => this.logger.error({ err: messageOf(error) }, 'setting registry targets failed'));
+    }, 50);
+  }
+
+  private scheduleRecheck(key: string, at: Date | undefined): void {
+    const existing = this.recheckTimers.get(key);
+    if (existing) clearTimeout(existing);
+    this.recheckTimers.delete(key);
+    if (!at || this.stopping) return;
+    // Timers cap at ~24.8 days; a hold that long is rechecked then and again.
+    const delay = Math.min(Math.max(at.getTime() - this.now().getTime(), 0) + 50, 2 ** 31 - 1);
+    this.recheckTimers.set(key, setTimeout(() => {
+      this.recheckTimers.delete(key);
+      this.replay(key);
+    }, delay));
+  }
+
+  private async evaluate(key: string, update: ImageUpdate): Promise<RolloutResult> {
+    const tracked = this.tracked.get(key);
+    const ref = tracked?.ref ?? { kind: 'Deployment' as const, namespace: '', name: key };
+    if (!tracked || this.stopping) return result(ref, RolloutOutcome.Gone, 'workload is no longer followed');
+    const log = this.logger.child({ workload: key, repository: update.repository, tag: update.tag });
+    let outcome: RolloutResult | undefined;
+    try {
+      const done = await patchOnFreshState(this.api, ref, async (fresh) => {
+        const now = this.now();
+        let settings: WorkloadSettings;
+        try {
+          settings = readWorkloadSettings(key, fresh.metadata?.annotations, fresh.metadata?.labels);
+        } catch (error) {
+          outcome = result(ref, RolloutOutcome.Failed, messageOf(error));
+          return undefined;
+        }
+        const changes = await this.plan(ref, fresh, settings, update);
+        if (!Array.isArray(changes)) {
+          outcome = changes;
+          return undefined;
+        }
+        const gate = this.checkHold(ref, fresh, changes, now);
+        if (gate) {
+          outcome = gate;
+          return undefined;
+        }
+        let approvalId: string | undefined;
+        if (settings.approvals > 0) {
+          const { approval, created } = await this.approvals.request(ref, changes, settings.approvals, settings.approvalDeadlineHours, now);
+          const status = approvalStatus(approval, now);
+          if (status !== 'approved') {
+            if (created) {
+              log.info({ approval: approval.id, votesRequired: approval.votesRequired, deadline: approval.deadline }, 'update awaits approval');
+              await this.api.recordEvent(ref, fresh, 'ApprovalRequested', `update needs ${approval.votesRequired} approval(s) by ${approval.deadline}: keelson approve ${approval.id} (${describeChanges(changes)})`);
+            }
+            const outcomeKind = status === 'pending' ? RolloutOutcome.AwaitingApproval : status === 'rejected' ? RolloutOutcome.Rejected : RolloutOutcome.Expired;
+            outcome = result(ref, outcomeKind, `approval ${approval.id} is ${status}`, changes, approval.id);
+            return undefined;
+          }
+          approvalId = approval.id;
+        }
+        return { patch: buildImagePatch(ref.kind, fresh.metadata?.resourceVersion, changes, now), result: { changes, approvalId } };
+      });
+      if (!done) return outcome ?? result(ref, RolloutOutcome.Gone, 'workload not found');
+      return await this.committed(ref, done.workload, done.result.changes, done.result.approvalId, log);
+    } catch (error) {
+      log.error({ err: messageOf(error) }, 'rollout failed');
+      return result(ref, RolloutOutcome.Failed, messageOf(error));
+    }
+  }
+
+  /** The container changes this update asks for, or why there are none. Adopts unknown baselines. */
+  private async plan(ref: WorkloadRef, fresh: KubeWorkload, settings: WorkloadSettings, update: ImageUpdate): Promise<ContainerChange[] | RolloutResult> {
+    const images = watchedImages(ref.kind, fresh, settings).filter((i) => i.repository === update.repository);
+    if (images.length === 0) return result(ref, RolloutOutcome.NoCandidate, 'no watched container runs this image');
+    const record = await this.options.store.getState<RolloutRecord>(rolloutRecordKey(ref));
+    const digests = new Map<string, string | undefined>();
+    let running: Map<string, Set<string>> | undefined;
+    for (const image of images) {
+      const chosen = chooseTag({ image, settings, update });
+      if (chosen === undefined) continue;
+      if (chosen === image.tag && running === undefined) running = runningDigests(await this.api.runningPods(ref, fresh));
+      const wantsDigest = chosen === image.tag || settings.pinDigest || image.digest !== undefined;
+      if (chosen !== update.tag && wantsDigest && this.options.resolveDigest && !digests.has(chosen)) {
+        digests.set(chosen, await this.options.resolveDigest(update.repository, chosen).catch(() => undefined));
+      }
+    }
+    const changes: ContainerChange[] = [];
+    const adopted: Array<{ image: ContainerImage; digest: string }> = [];
+    const reasons = new Set<string>();
+    for (const image of images) {
+      const decision = decideContainer({
+        image, settings, update, running: running?.get(image.container) ?? new Set(), ...(record ? { record } : {}),
+        digestOf: (tag) => digests.get(tag),
+      });
+      if (decision.kind === 'change') changes.push(decision.change);
+      else if (decision.kind === 'adopt') adopted.push({ image, digest: decision.digest });
+      else reasons.add(decision.reason);
+    }
+    if (adopted.length > 0) {
+      // Nothing tells us what runs: take the registry's digest as the baseline, so a restart rolls nothing.
+      const now = this.now().toISOString();
+      const containers = { ...(record?.containers ?? {}) };
+      for (const { image, digest } of adopted) containers[image.container] = { image: image.image, digest, at: now };
+      await this.options.store.setState<RolloutRecord>(rolloutRecordKey(ref), { containers, lastChanges: record?.lastChanges ?? [], updatedAt: now });
+      this.logger.info({ workload: workloadKey(ref), containers: adopted.map((a) => a.image.container) }, 'baseline adopted from registry');
+    }
+    if (changes.length > 0) return changes;
+    const outcome = reasons.has('AlreadyApplied') ? RolloutOutcome.AlreadyApplied
+      : reasons.has('UpToDate') || adopted.length > 0 ? RolloutOutcome.UpToDate : RolloutOutcome.NoCandidate;
+    return result(ref, outcome, outcome === RolloutOutcome.NoCandidate ? 'the policy accepts no candidate' : 'nothing to roll');
+  }
+
+  private checkHold(ref: WorkloadRef, fresh: KubeWorkload, changes: readonly ContainerChange[], now: Date): RolloutResult | undefined {
+    const hold = readHold(fresh.metadata?.annotations, now);
+    if (!hold.held) return undefined;
+    this.logger.info({ workload: workloadKey(ref), holders: hold.holders, until: hold.recheckAt?.toISOString() }, 'rollout held by a running build');
+    this.scheduleRecheck(workloadKey(ref), hold.recheckAt);
+    return result(ref, RolloutOutcome.Held, `held by ${hold.holders.join(', ')}`, changes);
+  }
+
+  private async applyApproved(approval: Approval): Promise<RolloutResult> {
+    const ref = approval.workload;
+    let outcome: RolloutResult | undefined;
+    try {
+      const done = await patchOnFreshState(this.api, ref, (fresh) => {
+        const now = this.now();
+        // The workload moved on since the approval was asked for: the vote is about something else.
+        const stale = approval.changes.find((c) => containersOf(ref.kind, fresh, c.init).find((x) => x.name === c.container)?.image !== c.from);
+        if (stale) {
+          outcome = result(ref, RolloutOutcome.Expired, `container ${stale.container} no longer runs ${stale.from}`, approval.changes, approval.id);
+          return undefined;
+        }
+        const gate = this.checkHold(ref, fresh, approval.changes, now);
+        if (gate) {
+          outcome = { ...gate, approvalId: approval.id };
+          return undefined;
+        }
+        return { patch: buildImagePatch(ref.kind, fresh.metadata?.resourceVersion, approval.changes, now), result: approval.changes };
+      });
+      if (!done) {
+        if (outcome?.outcome !== RolloutOutcome.Held) await this.approvals.remove(approval.id);
+        return outcome ?? result(ref, RolloutOutcome.Gone, 'workload not found', approval.changes, approval.id);
+      }
+      return await this.committed(ref, done.workload, done.result, approval.id, this.logger.child({ workload: workloadKey(ref) }));
+    } catch (error) {
+      this.logger.error({ workload: workloadKey(ref), approval: approval.id, err: messageOf(error) }, 'approved rollout failed');
+      return result(ref, RolloutOutcome.Failed, messageOf(error), approval.changes, approval.id);
+    }
+  }
+
+  /** After a successful patch: the store record (so it is never repeated), the event, the log line. */
+  private async committed(ref: WorkloadRef, workload: KubeWorkload, changes: readonly ContainerChange[], approvalId: string | undefined, log: Logger): Promise<RolloutResult> {
+    const now = this.now().toISOString();
+    const record = await this.options.store.getState<RolloutRecord>(rolloutRecordKey(ref));
+    const containers = { ...(record?.containers ?? {}) };
+    for (const c of changes) containers[c.container] = { image: c.to, ...(c.digest ? { digest: c.digest } : {}), at: now };
+    await this.options.store.setState<RolloutRecord>(rolloutRecordKey(ref), { containers, lastChanges: changes, updatedAt: now });
+    if (approvalId) await this.approvals.remove(approvalId);
+    const message = `image updated: ${describeChanges(changes)}`;
+    await this.api.recordEvent(ref, workload, 'ImageUpdated', message);
+    log.info({ changes, approval: approvalId }, 'workload image updated');
+    return result(ref, RolloutOutcome.Applied, message, changes, approvalId);
+  }
+}
