@@ -15,6 +15,13 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 log() { echo "ensure-binaries: $*" >&2; }
 
+# Several test processes may ask at once: one builds, the others wait for it.
+exec 9>"$cache/.ensure-binaries.lock"
+if ! flock -n 9; then
+  log "another build is running; waiting for it"
+  flock 9
+fi
+
 have() { [ -x "$bin/$1" ]; }
 
 build_kubernetes() {
@@ -65,8 +72,8 @@ GO
   for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     have "$cmd" && continue
     log "building $cmd v$KUBE_VERSION (cold builds take several minutes)"
-    (cd "$work" && go build -trimpath -ldflags "-s -w $ld" -o "$bin/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd")
-    mv "$bin/$cmd.tmp" "$bin/$cmd"
+    (cd "$work" && go build -trimpath -ldflags "-s -w $ld" -o "$bin/$cmd.tmp.$$" "k8s.io/kubernetes/cmd/$cmd")
+    mv "$bin/$cmd.tmp.$$" "$bin/$cmd"
   done
 }
 
@@ -77,8 +84,8 @@ build_etcd() {
   printf '//go:build tools\n\npackage etcdbuild\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$work/tools.go"
   (cd "$work" && go mod tidy -e >/dev/null 2>&1 || true)
   log "building etcd v$ETCD_VERSION"
-  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3)
-  mv "$bin/etcd.tmp" "$bin/etcd"
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp.$$" go.etcd.io/etcd/server/v3)
+  mv "$bin/etcd.tmp.$$" "$bin/etcd"
 }
 
 build_kwok() {
@@ -90,9 +97,27 @@ build_kwok() {
   done
 }
 
+# The stage definitions kwokctl installs by default (plus the chaos stage that fails a pod) come from
+# the same kwok module, so a cluster given its own --config behaves like a default one.
+copy_stages() {
+  local dir="$bin/../stages" src
+  src=$(cd "$cache" && go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] || { log "cannot find sigs.k8s.io/kwok@v$KWOK_VERSION in the module cache"; exit 1; }
+  mkdir -p "$dir.tmp"
+  cp "$src"/kustomize/stage/node/fast/node-initialize.yaml \
+    "$src"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    "$src"/kustomize/stage/pod/fast/pod-ready.yaml \
+    "$src"/kustomize/stage/pod/fast/pod-complete.yaml \
+    "$src"/kustomize/stage/pod/fast/pod-delete.yaml \
+    "$src"/kustomize/stage/pod/chaos/pod-container-running-failed.yaml "$dir.tmp/"
+  chmod u+w "$dir.tmp"/*
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
 if ! have kube-apiserver || ! have kube-controller-manager || ! have kube-scheduler || ! have kubectl; then
   build_kubernetes
 fi
 have etcd || build_etcd
 if ! have kwok || ! have kwokctl; then build_kwok; fi
+[ -f "$bin/../stages/pod-container-running-failed.yaml" ] || copy_stages
 echo "$bin"
