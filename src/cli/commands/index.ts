@@ -1,6 +1,10 @@
 import type { Command } from 'commander';
+import { registerCiCommand } from './ci.js';
+import { registerApproveCommand } from './approve.js';
 
 /** Each command lives in its own module and adds itself to the program here. */
 export function registerCommands(program: Command): void {
   void program;
+  registerCiCommand(program);
+  registerApproveCommand(program);
 }

@@ -1,0 +1,106 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { constants } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Command } from 'commander';
+import { findOwnWorkload, parseDependencies, runWithDependencies, type DependencySpec } from '../../deps/index.js';
+import { Duration } from '../../domain/index.js';
+import { createLogger } from '../../log/index.js';
+import { WORKLOAD_KINDS, WorkloadApi, type WorkloadRef } from '../../rollout/index.js';
+import { collect, ExitStatus } from '../program.js';
+import { UsageError } from '../../errors.js';
+
+interface CiFlags {
+  readonly workload?: string;
+  readonly namespace?: string;
+  readonly dependency: string[];
+  readonly timeout: string;
+  readonly leaseTtl: string;
+  readonly runId?: string;
+  readonly kubeconfig?: string;
+}
+
+function parseDuration(flag: string, text: string): Duration {
+  const duration = Duration.tryParse(text);
+  if (!duration || duration.milliseconds <= 0) throw new UsageError(`${flag}: "${text}" is not a duration (expected e.g. 90s, 5m)`);
+  return duration;
+}
+
+function parseWorkload(text: string, namespace: string): WorkloadRef {
+  const match = /^([a-z]+)\/([a-z0-9][-a-z0-9.]*)$/i.exec(text);
+  const aliases: Record<string, WorkloadRef['kind']> = { deploy: 'Deployment', sts: 'StatefulSet', ds: 'DaemonSet', cj: 'CronJob' };
+  const kindText = match?.[1]?.toLowerCase() ?? '';
+  const kind = WORKLOAD_KINDS.find((k) => k.toLowerCase() === kindText) ?? aliases[kindText];
+  if (!match || !kind) throw new UsageError(`--workload: "${text}" is not KIND/NAME (deployment/NAME, statefulset/NAME, daemonset/NAME or cronjob/NAME)`);
+  return { kind, namespace, name: match[2]! };
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * `keelson ci -- CMD...`, run inside a build pod: hold the pod's workload, scale its dependencies
+ * up, wait until ready, run CMD with their endpoints in the environment, scale them back down and
+ * release the hold however CMD ends, and exit with CMD's status. SIGTERM/SIGINT go to CMD first;
+ * the cleanup runs after it exits.
+ */
+export function registerCiCommand(program: Command): void {
+  program
+    .command('ci')
+    .description('in a build pod: hold the workload, scale dependencies up, run CMD, scale them down, exit with its status')
+    .argument('<command...>', 'the command to run, after --')
+    .option('--workload <kind/name>', 'the workload to hold and read keelson.dev/dependencies from (default: the pod\'s own, from POD_NAME)')
+    .option('--namespace <ns>', 'namespace of the workload and dependencies (default: POD_NAMESPACE, else the kubeconfig context\'s)')
+    .option('--dependency <name=replicas>', 'a dependency (repeatable, or comma-separated); replaces keelson.dev/dependencies', collect, [])
+    .option('--timeout <duration>', 'how long dependencies may take to be ready', '5m')
+    .option('--lease-ttl <duration>', 'how long the hold and leases outlive a killed run', '10m')
+    .option('--run-id <id>', 'names this run in the hold and leases (default: pod name + random suffix)')
+    .option('--kubeconfig <path>', 'kubeconfig file (default: KUBECONFIG, ~/.kube/config or the in-cluster service account)')
+    .action(async (command: string[], flags: CiFlags) => {
+      const readyTimeout = parseDuration('--timeout', flags.timeout);
+      const leaseTtl = parseDuration('--lease-ttl', flags.leaseTtl);
+      const dependencies: DependencySpec[] | undefined = flags.dependency.length > 0
+        ? parseDependencies('--dependency', flags.dependency.join(','))
+        : undefined;
+      const kubeConfig = new KubeConfig();
+      if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
+      else kubeConfig.loadFromDefault();
+      const contextNamespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
+      const namespace = flags.namespace ?? process.env.POD_NAMESPACE ?? contextNamespace ?? 'default';
+      const podName = process.env.POD_NAME;
+      const workload = flags.workload
+        ? parseWorkload(flags.workload, namespace)
+        : podName ? await findOwnWorkload(new WorkloadApi(kubeConfig), namespace, podName) : undefined;
+      const holderId = flags.runId ?? `${podName ?? hostname()}-${randomBytes(3).toString('hex')}`;
+      const logger = createLogger();
+
+      const abort = new AbortController();
+      let child: ReturnType<typeof spawn> | undefined;
+      let received: NodeJS.Signals | undefined;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        received ??= signal;
+        if (child && child.exitCode === null) child.kill(signal);
+        else abort.abort(new Error(`received ${signal}`));
+      };
+      for (const signal of SIGNALS) process.on(signal, onSignal);
+
+      let status: number;
+      try {
+        status = await runWithDependencies({
+          kubeConfig, namespace, holderId, readyTimeout, leaseTtl, logger, signal: abort.signal,
+          ...(workload ? { workload } : {}),
+          ...(dependencies ? { dependencies } : {}),
+        }, (env) => new Promise<number>((resolve, reject) => {
+          child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, ...env, KEELSON_RUN_ID: holderId } });
+          child.once('error', (error) => reject(new UsageError(`cannot run ${command[0]}: ${error.message}`)));
+          child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 1)));
+        }));
+      } catch (error) {
+        if (received && abort.signal.aborted) status = 128 + constants.signals[received];
+        else throw error;
+      } finally {
+        for (const signal of SIGNALS) process.off(signal, onSignal);
+      }
+      if (status !== 0) throw new ExitStatus(status);
+    });
+}
