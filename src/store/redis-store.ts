@@ -1,0 +1,295 @@
+import { Redis } from 'ioredis';
+import type { RunId } from '../domain/index.js';
+import { messageOf } from '../errors.js';
+import { redactSecrets, registerSecret, silentLogger, type Logger } from '../log/index.js';
+import {
+  RunExistsError, RunNotFoundError, StoreConfigError, StoreCorruptError, StoreError, StoreUnavailableError,
+} from './errors.js';
+import {
+  applyTransition, completeUtf8Length, listLimit, matchesFilter, newRunRecord, systemClock, type Clock,
+} from './records.js';
+import { parseStoredRun } from './schema.js';
+import type {
+  NewRun, RunFilter, RunPhase, RunReason, RunRecord, RunUpdate, Store,
+} from './types.js';
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host[:port][/db]` or `rediss://...` */
+  readonly url: string;
+  /** Prefix of every key, so that several keelsons can share a Redis. @default 'keelson:' */
+  readonly keyPrefix?: string;
+  /** Give up connecting after this long. @default 5000 */
+  readonly connectTimeoutMs?: number;
+  /** @default silentLogger() */
+  readonly logger?: Logger;
+  /** Time source for record timestamps. @default the system clock */
+  readonly clock?: Clock;
+}
+
+const DEFAULTS = { keyPrefix: 'keelson:', connectTimeoutMs: 5000 } as const;
+
+// How often a transition retries after another writer changed the record under it.
+const MAX_CAS_ATTEMPTS = 50;
+const LIST_PAGE = 200;
+
+/*
+ * Keys (after the prefix):
+ *   run:<id>             the record, a JSON string
+ *   runs                 sorted set of every run id, scored by creation time (ms)
+ *   runs:watch:<watch>   the same, per watch
+ *   runs:phase:<phase>   the same, per current phase (findUnfinishedRuns reads two small sets)
+ *   log:<id>             the log, a string grown with APPEND: an offset is its byte length
+ *   state:<key>          a JSON string
+ */
+
+/** SET NX the record and index it, or return 0 when the id is taken. */
+const CREATE_RUN = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])
+return 1`;
+
+/**
+ * Compare-and-set: replace the record only if it is still what the caller read, and move it
+ * between phase indexes in the same step. The transition rules stay in TypeScript (records.ts)
+ * and are shared with the file store; atomicity comes from the script.
+ */
+const REPLACE_RUN = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1`;
+
+/** APPEND only to the log of a run that exists; -1 otherwise. */
+const APPEND_LOG = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+return redis.call('APPEND', KEYS[2], ARGV[1])`;
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+/** The store for in-cluster use: several replicas share one Redis (ioredis). */
+export class RedisStore implements Store {
+  readonly description: string;
+  private readonly client: Redis;
+  private readonly prefix: string;
+  private readonly clock: Clock;
+
+  private constructor(options: RedisStoreOptions, location: RedisLocation) {
+    this.description = location.description;
+    this.prefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
+    this.clock = options.clock ?? systemClock;
+    const logger = options.logger ?? silentLogger();
+    this.client = new Redis(options.url, {
+      lazyConnect: true,
+      connectTimeout: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      maxRetriesPerRequest: 2,
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    });
+    // ioredis reports each failed reconnect as an event; without a listener they would crash us.
+    this.client.on('error', (error: Error) => {
+      logger.warn({ store: this.description, error: redactSecrets(error.message) }, 'redis connection error');
+    });
+    this.client.defineCommand('keelsonCreateRun', { numberOfKeys: 4, lua: CREATE_RUN });
+    this.client.defineCommand('keelsonReplaceRun', { numberOfKeys: 3, lua: REPLACE_RUN });
+    this.client.defineCommand('keelsonAppendLog', { numberOfKeys: 2, lua: APPEND_LOG });
+  }
+
+  /** Connects and checks the server answers (and accepts the password) before returning. */
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    const location = parseRedisUrl(options.url);
+    if (options.keyPrefix === '') throw new StoreConfigError('redis key prefix', 'must not be empty');
+    const store = new RedisStore(options, location);
+    try {
+      await store.client.connect();
+      await store.client.ping();
+    } catch (error) {
+      store.client.disconnect();
+      throw new StoreUnavailableError(store.description, `cannot reach redis: ${redactSecrets(messageOf(error))}`, { cause: error });
+    }
+    return store;
+  }
+
+  createRun(run: NewRun): Promise<RunRecord> {
+    return this.guard(async () => {
+      const record = newRunRecord(run, this.clock());
+      const created = await this.script('keelsonCreateRun')(
+        this.key('run', run.id), this.key('runs'), this.key('runs:watch', run.watch), this.key('runs:phase', run.phase),
+        JSON.stringify(record), Date.parse(record.createdAt), run.id,
+      );
+      if (created !== 1) throw new RunExistsError(run.id, this.description);
+      return record;
+    });
+  }
+
+  transitionRun(id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate): Promise<RunRecord> {
+    return this.guard(async () => {
+      const key = this.key('run', id);
+      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const text = await this.client.get(key);
+        if (text === null) throw new RunNotFoundError(id, this.description);
+        const current = this.parse(key, text);
+        const next = applyTransition(current, phase, reason, message, update, this.clock());
+        const replaced = await this.script('keelsonReplaceRun')(
+          key, this.key('runs:phase', current.phase), this.key('runs:phase', phase),
+          text, JSON.stringify(next), Date.parse(current.createdAt), id,
+        );
+        if (replaced === 1) return next;
+      }
+      throw new StoreUnavailableError(this.description, `run "${id}" kept changing under ${MAX_CAS_ATTEMPTS} transition attempts`);
+    });
+  }
+
+  getRun(id: RunId): Promise<RunRecord | undefined> {
+    return this.guard(async () => {
+      const key = this.key('run', id);
+      const text = await this.client.get(key);
+      return text === null ? undefined : this.parse(key, text);
+    });
+  }
+
+  listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    const limit = listLimit(filter);
+    return this.guard(async () => {
+      // Walk the smallest index that fits the filter, newest first, and check the rest per record.
+      const index = filter.phase !== undefined ? this.key('runs:phase', filter.phase)
+        : filter.watch !== undefined ? this.key('runs:watch', filter.watch)
+          : this.key('runs');
+      const out: RunRecord[] = [];
+      for (let start = 0; out.length < limit; start += LIST_PAGE) {
+        const ids = await this.client.zrevrange(index, start, start + LIST_PAGE - 1);
+        if (ids.length === 0) break;
+        const texts = await this.client.mget(ids.map((id) => this.key('run', id)));
+        texts.forEach((text, i) => {
+          if (text === null || out.length >= limit) return;
+          const record = this.parse(this.key('run', ids[i]!), text);
+          if (matchesFilter(record, filter)) out.push(record);
+        });
+        if (ids.length < LIST_PAGE) break;
+      }
+      return out;
+    });
+  }
+
+  appendLog(id: RunId, text: string): Promise<void> {
+    return this.guard(async () => {
+      if (text === '') return;
+      const length = await this.script('keelsonAppendLog')(this.key('run', id), this.key('log', id), redactSecrets(text));
+      if (length === -1) throw new RunNotFoundError(id, this.description);
+    });
+  }
+
+  readLog(id: RunId, fromOffset = 0): Promise<{ text: string; offset: number }> {
+    if (!Number.isInteger(fromOffset) || fromOffset < 0) throw new RangeError(`log offset must be a whole number >= 0, got ${fromOffset}`);
+    return this.guard(async () => {
+      const results = await this.client.multi()
+        .exists(this.key('run', id))
+        .getrangeBuffer(this.key('log', id), fromOffset, -1)
+        .exec();
+      const [exists, range] = (results ?? []).map(([error, value]) => {
+        if (error) throw error;
+        return value;
+      });
+      if (exists !== 1) throw new RunNotFoundError(id, this.description);
+      const bytes = range as Buffer;
+      // APPENDs are atomic, so a cut character can only come from an offset not returned by us.
+      const complete = completeUtf8Length(bytes);
+      return { text: bytes.toString('utf8', 0, complete), offset: fromOffset + complete };
+    });
+  }
+
+  getState<T>(key: string): Promise<T | undefined> {
+    return this.guard(async () => {
+      const redisKey = this.stateKey(key);
+      const text = await this.client.get(redisKey);
+      if (text === null) return undefined;
+      try {
+        return JSON.parse(text) as T;
+      } catch (error) {
+        throw new StoreCorruptError(`${this.description} key ${redisKey}`, 'state value is not JSON', { cause: error });
+      }
+    });
+  }
+
+  /** Stores a JSON-serialisable value; `undefined` deletes the key. */
+  setState<T>(key: string, value: T): Promise<void> {
+    if (value === undefined) return this.deleteState(key);
+    return this.guard(async () => {
+      await this.client.set(this.stateKey(key), JSON.stringify(value));
+    });
+  }
+
+  deleteState(key: string): Promise<void> {
+    return this.guard(async () => {
+      await this.client.del(this.stateKey(key));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.client.status === 'end') return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+
+  private key(kind: string, name?: string): string {
+    return name === undefined ? `${this.prefix}${kind}` : `${this.prefix}${kind}:${name}`;
+  }
+
+  private stateKey(key: string): string {
+    if (typeof key !== 'string' || key === '') throw new RangeError('state key must be a non-empty string');
+    return this.key('state', key);
+  }
+
+  private parse(key: string, text: string): RunRecord {
+    const parsed = parseStoredRun(text);
+    if ('problem' in parsed) throw new StoreCorruptError(`${this.description} key ${key}`, `bad run record: ${parsed.problem}`);
+    return parsed.record;
+  }
+
+  private script(name: string): ScriptCall {
+    const fn = (this.client as unknown as Record<string, ScriptCall>)[name]!;
+    return fn.bind(this.client);
+  }
+
+  /** Our own errors pass through; a Redis or network failure becomes StoreUnavailableError. */
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof StoreError || error instanceof RangeError) throw error;
+      throw new StoreUnavailableError(this.description, `redis command failed: ${redactSecrets(messageOf(error))}`, { cause: error });
+    }
+  }
+}
+
+interface RedisLocation {
+  /** `redis://host:port/db`, never with the user or password */
+  readonly description: string;
+}
+
+/** Checks a Redis URL and registers its password as a secret the moment it is read. */
+export function parseRedisUrl(url: string): RedisLocation {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    throw new StoreConfigError('redis URL', 'not a URL (expected redis://[:password@]host[:port][/db])', { cause: error });
+  }
+  if (parsed.password) {
+    registerSecret(parsed.password);
+    registerSecret(decodeURIComponent(parsed.password));
+  }
+  const where = `redis URL ${parsed.protocol}//${parsed.host}`;
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new StoreConfigError(where, `scheme must be redis: or rediss:, not ${parsed.protocol}`);
+  }
+  if (!parsed.hostname) throw new StoreConfigError(where, 'no host');
+  const db = parsed.pathname.replace(/^\//, '') || '0';
+  if (!/^\d+$/.test(db)) throw new StoreConfigError(where, `database "${db}" is not a number`);
+  const port = parsed.port || '6379';
+  return { description: `${parsed.protocol}//${parsed.hostname}:${port}/${db}` };
+}
