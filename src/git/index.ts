@@ -4,7 +4,7 @@
  * polls watches on a schedule, triggering the pipeline for new commits with coalescing.
  */
 export type { GitCommandOptions, Head, HeadReader, PipelineTrigger, TriggerEvent, WatchSpec } from './types.js';
-export { parseWatchSpec, branchNameProblem, DEFAULT_BRANCH_KEY, type ParseWatchSpecOptions } from './watch-spec.js';
+export { parseWatchSpec, branchNameProblem, repoDisplay, DEFAULT_BRANCH_KEY, type ParseWatchSpecOptions } from './watch-spec.js';
 export { RemoteHeadReader, parseLsRemote, type RemoteHeadReaderOptions, type LsRemote } from './remote-head-reader.js';
 export { LocalHeadReader } from './local-head-reader.js';
 export { materializeCommit, archiveCommit, mirrorName, type SourceOptions, type MaterializedTree } from './materialize.js';

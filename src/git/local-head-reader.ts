@@ -1,5 +1,6 @@
 import { GitBranchNotFoundError, GitUnreachableError } from './errors.js';
 import { gitMessage, runGit, stderrOf } from './run-git.js';
+import { repoDisplay } from './watch-spec.js';
 import type { Head, HeadReader, WatchSpec } from './types.js';
 
 /**
@@ -15,7 +16,7 @@ export class LocalHeadReader implements HeadReader {
     const result = await this.git(['rev-parse', '--verify', '--quiet', '--end-of-options', `refs/heads/${branch}^{commit}`], signal);
     const commit = result.stdout.trim();
     if (result.status !== 0 || !commit) {
-      throw new GitBranchNotFoundError(this.spec.display, branch, this.spec.branch === undefined ? 'has no commits yet' : undefined);
+      throw new GitBranchNotFoundError(repoDisplay(this.spec), branch, this.spec.branch === undefined ? 'has no commits yet' : undefined);
     }
     return { branch, commit };
   }
@@ -24,7 +25,7 @@ export class LocalHeadReader implements HeadReader {
     const result = await this.git(['symbolic-ref', '--quiet', 'HEAD'], signal);
     const ref = result.stdout.trim();
     if (result.status !== 0 || !ref.startsWith('refs/heads/')) {
-      throw new GitBranchNotFoundError(this.spec.display, undefined, 'HEAD is detached, so there is no branch to follow');
+      throw new GitBranchNotFoundError(repoDisplay(this.spec), undefined, 'HEAD is detached, so there is no branch to follow');
     }
     return ref.slice('refs/heads/'.length);
   }
@@ -35,7 +36,7 @@ export class LocalHeadReader implements HeadReader {
       return await runGit(['-C', this.spec.repo, ...args], { signal, okStatuses: [0, 1], timeoutMs: 30_000 });
     } catch (error) {
       if (signal?.aborted) throw error;
-      throw new GitUnreachableError(this.spec.display, gitMessage(stderrOf(error)), { cause: error });
+      throw new GitUnreachableError(repoDisplay(this.spec), gitMessage(stderrOf(error)), { cause: error });
     }
   }
 }

@@ -10,6 +10,7 @@ import { GitBranchNotFoundError, GitCommitNotFoundError } from './errors.js';
 import { remoteError } from './remote-head-reader.js';
 import { DEFAULT_GIT_TIMEOUT_MS, gitMessage, runGit, spawnGit, stderrOf } from './run-git.js';
 import type { WatchSpec } from './types.js';
+import { repoDisplay } from './watch-spec.js';
 
 export interface SourceOptions {
   /** Where bare mirrors of remote repositories are kept between runs (one per repository,
@@ -83,7 +84,7 @@ export async function archiveCommit(spec: WatchSpec, commit: string, options: So
 
 /** Makes sure the commit is present and on its branch; returns the git dir to read it from. */
 async function prepareCommit(spec: WatchSpec, commit: string, options: SourceOptions): Promise<string> {
-  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) throw new InputError(spec.display, `"${commit}" is not a full commit id`);
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) throw new InputError(repoDisplay(spec), `"${commit}" is not a full commit id`);
   const branch = options.branch ?? spec.branch;
   let gitDir = spec.repo;
   let ref = branch === undefined ? 'HEAD' : `refs/heads/${branch}`;
@@ -93,14 +94,14 @@ async function prepareCommit(spec: WatchSpec, commit: string, options: SourceOpt
   const git = (args: string[]) => runGit(['-C', gitDir, ...args], { signal: options.signal, timeoutMs: options.timeoutMs, okStatuses: [0, 1, 128] });
   const present = await git(['cat-file', '-e', '--end-of-options', `${commit}^{commit}`]);
   if (present.status !== 0) {
-    throw new GitCommitNotFoundError(spec.display, commit, 'is not in the repository (force-pushed away before it was built?)');
+    throw new GitCommitNotFoundError(repoDisplay(spec), commit, 'is not in the repository (force-pushed away before it was built?)');
   }
   const onBranch = await git(['merge-base', '--is-ancestor', '--end-of-options', commit, ref]);
   if (onBranch.status === 1) {
-    throw new GitCommitNotFoundError(spec.display, commit, `is no longer on ${branch === undefined ? 'the default branch' : `branch "${branch}"`} (force-pushed away?)`);
+    throw new GitCommitNotFoundError(repoDisplay(spec), commit, `is no longer on ${branch === undefined ? 'the default branch' : `branch "${branch}"`} (force-pushed away?)`);
   }
   if (onBranch.status !== 0) {
-    throw new GitBranchNotFoundError(spec.display, branch, gitMessage(onBranch.stderr));
+    throw new GitBranchNotFoundError(repoDisplay(spec), branch, gitMessage(onBranch.stderr));
   }
   return gitDir;
 }
@@ -121,8 +122,8 @@ async function fetchIntoMirror(spec: WatchSpec, branch: string | undefined, opti
       await runGit(['-C', gitDir, 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', '--', spec.repo, `+${source}:${ref}`],
         { signal: options.signal, timeoutMs: options.timeoutMs });
     } catch (error) {
-      if (/couldn't find remote ref/i.test(stderrOf(error))) throw new GitBranchNotFoundError(spec.display, branch);
-      throw remoteError(spec.display, error);
+      if (/couldn't find remote ref/i.test(stderrOf(error))) throw new GitBranchNotFoundError(repoDisplay(spec), branch);
+      throw remoteError(repoDisplay(spec), error);
     }
     return { gitDir, ref };
   });

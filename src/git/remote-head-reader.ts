@@ -1,5 +1,6 @@
 import { GitAuthError, GitBranchNotFoundError, GitCommandError, GitUnreachableError } from './errors.js';
 import { gitMessage, runGit, stderrOf } from './run-git.js';
+import { repoDisplay } from './watch-spec.js';
 import type { Head, HeadReader, WatchSpec } from './types.js';
 
 export interface RemoteHeadReaderOptions {
@@ -56,20 +57,20 @@ export class RemoteHeadReader implements HeadReader {
     try {
       ({ stdout } = await runGit(['ls-remote', '--symref', '--', spec.repo, pattern], { signal, timeoutMs: this.timeoutMs }));
     } catch (error) {
-      throw remoteError(spec.display, error);
+      throw remoteError(repoDisplay(spec), error);
     }
     const listing = parseLsRemote(stdout);
     if (spec.branch !== undefined) {
       const commit = listing.refs.get(pattern);
-      if (!commit) throw new GitBranchNotFoundError(spec.display, spec.branch);
+      if (!commit) throw new GitBranchNotFoundError(repoDisplay(spec), spec.branch);
       return { branch: spec.branch, commit };
     }
     const target = listing.symrefs.get('HEAD');
     const commit = listing.refs.get('HEAD');
-    if (!commit) throw new GitBranchNotFoundError(spec.display, undefined);
+    if (!commit) throw new GitBranchNotFoundError(repoDisplay(spec), undefined);
     if (!target?.startsWith('refs/heads/')) {
       // Old servers (dumb http) do not advertise the symref; guessing would be a hard-coded name.
-      throw new GitBranchNotFoundError(spec.display, undefined, 'does not say which branch is its default');
+      throw new GitBranchNotFoundError(repoDisplay(spec), undefined, 'does not say which branch is its default');
     }
     return { branch: target.slice('refs/heads/'.length), commit };
   }

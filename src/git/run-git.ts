@@ -58,7 +58,10 @@ export function scrubCredentials(text: string): string {
 export function gitMessage(stderr: string): string {
   const lines = stderr.split(/\r?\n/).map((l) => l.trim())
     .filter((l) => l.length > 0 && !l.startsWith('hint:'));
-  const text = lines.slice(-3).join('; ');
+  // The fatal/error lines say what happened; the advice after them ("Please make sure you
+  // have the correct access rights") does not.
+  const errors = lines.filter((l) => /^(fatal|error|remote):/i.test(l));
+  const text = (errors.length > 0 ? errors : lines).slice(-3).map((l) => l.replace(/^(fatal|error): /i, '')).join('; ');
   return scrubCredentials(text.length > 400 ? `${text.slice(0, 400)}...` : text) || 'no message from git';
 }
 

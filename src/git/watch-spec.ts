@@ -144,3 +144,8 @@ function localRepository(repoText: string, absolute: string): string {
   if (inWorkTree === 'true' && !cdup) return real;
   throw new InputError(repoText, 'not a git repository (give the top of the work tree or a bare repository)');
 }
+
+/** The repository part of `display`, for messages about the repository as a whole. */
+export function repoDisplay(spec: WatchSpec): string {
+  return spec.branch === undefined ? spec.display : spec.display.slice(0, -(spec.branch.length + 1));
+}
