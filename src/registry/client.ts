@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { Duration } from '../domain/index.js';
@@ -13,7 +12,7 @@ import {
 import { parseAuthChallenges, parseNextLink, parseRateLimitNumber, parseRetryAfter, type AuthChallenge } from './http-headers.js';
 import { DOCKER_HUB, DOCKER_HUB_API_HOST, parseImageReference, type RepositoryRef } from './reference.js';
 import { RegistryErrors, TagList, TokenResponse } from './schema.js';
-import { TokenBucket } from './token-bucket.js';
+import { TokenBucket, delay } from './token-bucket.js';
 import type { CredentialLookup, Manifest, RateLimitState, RequestOptions } from './types.js';
 
 /** Every manifest type we understand, so the registry never falls back to schema1 conversion. */
@@ -129,14 +128,7 @@ export class RegistryClient {
    * hashing the body only when the registry sends no Docker-Content-Digest.
    */
   async manifestDigest(repository: RepositoryInput, reference: string, options: RequestOptions = {}): Promise<string> {
-    const repo = toRepositoryRef(repository);
-    const context = { registry: repo.registry, repository: repo.repository };
-    const answer = await this.exchange(context, {
-      method: 'HEAD', url: this.url(repo, `manifests/${reference}`), accept: MANIFEST_MEDIA_TYPES.join(', '),
-      scope: repositoryScope(repo.repository),
-    }, options.signal);
-    if (answer.status === 404) throw this.notFound(context, answer, 'repository or tag', reference);
-    this.expectOk(context, answer, `HEAD manifest ${reference}`);
+    const { repo, answer } = await this.manifestExchange('HEAD', repository, reference, options.signal);
     const digest = header(answer.headers, 'docker-content-digest');
     if (digest) return digest;
     return (await this.getManifest(repo, reference, options)).digest;
@@ -144,14 +136,7 @@ export class RegistryClient {
 
   /** The manifest's media type, exact bytes and digest. */
   async getManifest(repository: RepositoryInput, reference: string, options: RequestOptions = {}): Promise<Manifest> {
-    const repo = toRepositoryRef(repository);
-    const context = { registry: repo.registry, repository: repo.repository };
-    const answer = await this.exchange(context, {
-      method: 'GET', url: this.url(repo, `manifests/${reference}`), accept: MANIFEST_MEDIA_TYPES.join(', '),
-      scope: repositoryScope(repo.repository),
-    }, options.signal);
-    if (answer.status === 404) throw this.notFound(context, answer, 'repository or tag', reference);
-    this.expectOk(context, answer, `GET manifest ${reference}`);
+    const { context, answer } = await this.manifestExchange('GET', repository, reference, options.signal);
     const computed = `sha256:${createHash('sha256').update(answer.body).digest('hex')}`;
     // A manifest fetched by sha256 digest must hash to it; anything else is a corrupt answer.
     if (reference.startsWith('sha256:') && reference !== computed) {
@@ -210,6 +195,18 @@ export class RegistryClient {
 
   // ---- the exchange: pacing, auth, retries
 
+  private async manifestExchange(method: 'GET' | 'HEAD', repository: RepositoryInput, reference: string, signal?: AbortSignal) {
+    const repo = toRepositoryRef(repository);
+    const context = { registry: repo.registry, repository: repo.repository };
+    const answer = await this.exchange(context, {
+      method, url: this.url(repo, `manifests/${reference}`), accept: MANIFEST_MEDIA_TYPES.join(', '),
+      scope: repositoryScope(repo.repository),
+    }, signal);
+    if (answer.status === 404) throw this.notFound(context, answer, 'repository or tag', reference);
+    this.expectOk(context, answer, `${method} manifest ${reference}`);
+    return { repo, context, answer };
+  }
+
   private url(repo: RepositoryRef, path: string): URL {
     const apiHost = repo.registry === DOCKER_HUB ? DOCKER_HUB_API_HOST : repo.registry;
     const scheme = usesPlainHttp(repo.registry, this.credentials) ? 'http' : 'https';
@@ -248,7 +245,7 @@ export class RegistryClient {
         const code = networkCode(error);
         if (code && TRANSIENT_NETWORK_CODES.has(code) && retries < this.maxRetries) {
           log.debug({ code, retry: retries + 1 }, 'registry request failed, retrying');
-          await sleep(this.backoff(retries++), undefined, signal ? { signal } : undefined);
+          await delay(this.backoff(retries++), signal);
           continue;
         }
         throw new RegistryUnreachableError(context, `${exchange.method} ${exchange.url.origin}: ${describeNetworkError(error)}`, { cause: error });
@@ -284,7 +281,7 @@ export class RegistryClient {
           throw new RegistryRateLimitedError(context, retryAfter);
         }
         log.debug({ retryAfterMs: retryAfter, retry: retries + 1 }, 'registry rate limited, waiting');
-        await sleep(retryAfter ?? this.backoff(retries), undefined, signal ? { signal } : undefined);
+        await delay(retryAfter ?? this.backoff(retries), signal);
         retries++;
         continue;
       }
@@ -294,7 +291,7 @@ export class RegistryClient {
         }
         const retryAfter = parseRetryAfter(answer.headers['retry-after']);
         log.debug({ status: answer.status, retry: retries + 1 }, 'registry server error, retrying');
-        await sleep(Math.min(retryAfter ?? this.backoff(retries), this.maxRetryAfterMs), undefined, signal ? { signal } : undefined);
+        await delay(Math.min(retryAfter ?? this.backoff(retries), this.maxRetryAfterMs), signal);
         retries++;
         continue;
       }

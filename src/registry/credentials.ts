@@ -145,7 +145,8 @@ export async function loadRegistryConfig(path: string): Promise<RegistryConfig> 
 export class DockerConfigCredentials implements CredentialLookup {
   constructor(private readonly auths: ReadonlyMap<string, Credentials>) {}
 
-  credentialsFor(host: string): Credentials | undefined {
+  /** Per host only: docker config.json has no per-repository credentials. */
+  credentialsFor(host: string, _repository?: string): Credentials | undefined {
     return this.auths.get(normalizeRegistryHost(host));
   }
 

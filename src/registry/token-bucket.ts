@@ -29,7 +29,7 @@ export class TokenBucket {
         this.tokens -= 1;
         return;
       }
-      await sleep(wait, undefined, signal ? { signal } : undefined);
+      await delay(wait, signal);
     }
   }
 
@@ -37,5 +37,15 @@ export class TokenBucket {
     const now = this.now();
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
     this.last = now;
+  }
+}
+
+/** Waits `ms`; rejects with the signal's own reason (not a generic AbortError) when it aborts. */
+export async function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : undefined);
+  } catch (error) {
+    if (signal?.aborted) throw signal.reason;
+    throw error;
   }
 }
