@@ -1,10 +1,14 @@
 import type { Command } from 'commander';
 import { registerCiCommand } from './ci.js';
 import { registerApproveCommand } from './approve.js';
+import { registerRenderCommand } from './render.js';
+import { registerPolicyCommand } from './policy.js';
 
 /** Each command lives in its own module and adds itself to the program here. */
 export function registerCommands(program: Command): void {
   void program;
   registerCiCommand(program);
   registerApproveCommand(program);
+  registerRenderCommand(program);
+  registerPolicyCommand(program);
 }
