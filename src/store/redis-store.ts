@@ -75,6 +75,8 @@ export class RedisStore implements Store {
   private readonly client: Redis;
   private readonly prefix: string;
   private readonly clock: Clock;
+  /** The connection's last error event: says why when connect() only says "Connection is closed". */
+  private lastError: Error | undefined;
 
   private constructor(options: RedisStoreOptions, location: RedisLocation) {
     this.description = location.description;
@@ -89,6 +91,7 @@ export class RedisStore implements Store {
     });
     // ioredis reports each failed reconnect as an event; without a listener they would crash us.
     this.client.on('error', (error: Error) => {
+      this.lastError = error;
       logger.warn({ store: this.description, error: redactSecrets(error.message) }, 'redis connection error');
     });
     this.client.defineCommand('keelsonCreateRun', { numberOfKeys: 4, lua: CREATE_RUN });
@@ -106,7 +109,8 @@ export class RedisStore implements Store {
       await store.client.ping();
     } catch (error) {
       store.client.disconnect();
-      throw new StoreUnavailableError(store.description, `cannot reach redis: ${redactSecrets(messageOf(error))}`, { cause: error });
+      const why = store.lastError ?? error;
+      throw new StoreUnavailableError(store.description, `cannot reach redis: ${redactSecrets(messageOf(why))}`, { cause: why });
     }
     return store;
   }

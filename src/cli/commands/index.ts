@@ -3,6 +3,8 @@ import { registerCiCommand } from './ci.js';
 import { registerApproveCommand } from './approve.js';
 import { registerRenderCommand } from './render.js';
 import { registerPolicyCommand } from './policy.js';
+import { registerRunsCommand } from './runs.js';
+import { registerLogsCommand } from './logs.js';
 
 /** Each command lives in its own module and adds itself to the program here. */
 export function registerCommands(program: Command): void {
@@ -11,4 +13,6 @@ export function registerCommands(program: Command): void {
   registerApproveCommand(program);
   registerRenderCommand(program);
   registerPolicyCommand(program);
+  registerRunsCommand(program);
+  registerLogsCommand(program);
 }

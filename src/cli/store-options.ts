@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { UsageError } from '../errors.js';
+import { createStore, defaultStateDir, type Store } from '../store/index.js';
+
+/** The flags addStoreOptions adds, as commander hands them to an action. */
+export interface StoreFlags {
+  readonly stateDir?: string;
+  readonly redis?: string;
+}
+
+/** Adds `--state-dir D` and `--redis URL` to a command (watch, run, daemon, runs, logs...). */
+export function addStoreOptions(command: Command): Command {
+  return command
+    .option('--state-dir <dir>', `file store directory (default: ${defaultStateDir()})`)
+    .option('--redis <url>', 'use the Redis store at redis://[:password@]host[:port][/db] instead of files');
+}
+
+/** Opens the store the flags ask for. Both flags at once is a usage error (exit 2). */
+export async function openStoreFromOptions(flags: StoreFlags): Promise<Store> {
+  if (flags.stateDir !== undefined && flags.redis !== undefined) {
+    throw new UsageError('--state-dir and --redis cannot be used together: the Redis store keeps no files');
+  }
+  if (flags.stateDir === '') throw new UsageError('--state-dir must not be empty');
+  return createStore({
+    ...(flags.stateDir !== undefined ? { stateDir: flags.stateDir } : {}),
+    ...(flags.redis !== undefined ? { redisUrl: flags.redis } : {}),
+  });
+}
+
+/** Opens the store, runs `work` with it and closes it, also when `work` throws. */
+export async function withStoreFromOptions<T>(flags: StoreFlags, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openStoreFromOptions(flags);
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
