@@ -184,3 +184,17 @@ describe('docker config.json and pull secrets', () => {
     expect([...combined.dockerAuths().keys()]).to.have.members(['ghcr.io', 'docker.io', 'lan.example:5000']);
   });
 });
+
+describe('registry/registry-template.yaml', () => {
+  it('is a valid registry config (password files swapped for inline passwords)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = (await readFile(new URL('../../../registry/registry-template.yaml', import.meta.url), 'utf8'))
+      .replace(/password_file: .*/g, 'password: template-password');
+    const config = parseRegistryConfig(text, 'registry-template.yaml');
+    expect(config.entries.map((e) => `${e.host} ${e.pattern}`)).to.deep.equal([
+      '127.0.0.1:5000 .*', 'registry.lan:5000 ^team/.*$', 'registry.lan:5000 .*', 'docker.io .*', 'gcr.io my-project/.*',
+    ]);
+    expect(config.isInsecure('registry.lan:5000')).to.equal(true);
+    expect(config.credentialsFor('registry.lan:5000', 'team/app')?.username).to.equal('team-robot');
+  });
+});
