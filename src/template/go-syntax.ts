@@ -22,7 +22,7 @@ const GO_MARKERS: readonly RegExp[] = [
   /^-\s/, // {{- trim
   /\s-$/, // trim -}}
   /^\s*\/\*/, // {{/* comment */}}
-  /^\s*(end|range|if|else\s+if|with|define|template|block|break|continue)\b/,
+  /^\s*(end|range|if|with|define|template|block|break|continue)\b/,
   /(^|[\s(|,])\.([A-Za-z_]|\s|$|\))/, // .Field or .
   /(^|[\s(|,])\$/, // $var or $
   /[^|]\|[^|]/, // a pipeline (Handlebars' `as |x|` is taken out before testing)

@@ -146,7 +146,7 @@ function suggestion(base: unknown, walk: readonly string[]): string[] | undefine
     const next = container && Object.hasOwn(container, segment) ? container[segment] : undefined;
     if (next === undefined || next === null) {
       const near = container ? closestKey(segment, Object.keys(container).filter((k) => container[k] != null)) : undefined;
-      return near ? [...walk.slice(0, i), near] : undefined;
+      return near ? [...walk.slice(0, i), near, ...walk.slice(i + 1)] : undefined;
     }
     current = next;
   }

@@ -17,7 +17,8 @@ export function parseRenderedDocuments(
   const objects: Record<string, unknown>[] = [];
   documents.forEach((doc, i) => {
     const index = i + 1;
-    const startLine = lines.linePos(doc.range[0]).line;
+    // the first line of content, not of the `---` before it
+    const startLine = lines.linePos(doc.contents?.range?.[0] ?? doc.range[0]).line;
     const [error] = doc.errors;
     if (error) {
       const line = error.linePos?.[0].line ?? startLine;

@@ -122,17 +122,29 @@ export async function loadValuesFiles(paths: readonly string[]): Promise<Templat
   let values: TemplateValues = {};
   for (const path of paths) {
     const text = await readInputFile(path, 'values file');
-    const doc = parseDocument(text, { prettyErrors: true });
-    const [error] = doc.errors;
-    if (error) {
-      const line = error.linePos?.[0].line;
-      throw new InputError(line ? `${path}:${line}` : path, `invalid YAML or JSON: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
-    }
-    const parsed = ValuesFile.safeParse(doc.toJS() ?? {});
+    const parsed = ValuesFile.safeParse(parseValuesText(path, text) ?? {});
     if (!parsed.success) throw new InputError(path, 'expected a mapping of names to values (e.g. Image: registry:5000/app:1.0)');
     values = mergeValues(values, parsed.data);
   }
   return values;
+}
+
+/** `.json` files are parsed as JSON (YAML would accept `{"a": }`), anything else as YAML. */
+function parseValuesText(path: string, text: string): unknown {
+  if (path.endsWith('.json')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new InputError(path, `invalid JSON: ${(error as Error).message}`);
+    }
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  const [error] = doc.errors;
+  if (error) {
+    const line = error.linePos?.[0].line;
+    throw new InputError(line ? `${path}:${line}` : path, `invalid YAML: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+  }
+  return doc.toJS() as unknown;
 }
 
 /** Deep merge: maps merge key by key, anything else in `override` replaces what `base` had. */
