@@ -101,7 +101,7 @@ describe('RegistryClient retries against a real registry behind a fault-injectin
 
   it('gives up after maxRetries with RegistryResponseError carrying the registry\'s message', async () => {
     proxy!.faults.push({ status: 500 }, { status: 500 }, { status: 500 }, { status: 500 });
-    const error = await client.manifestDigest(`${proxy!.host}/team/flaky`, 'v1').catch((e: unknown) => e);
+    const error = await client.listTags(`${proxy!.host}/team/flaky`).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(RegistryResponseError);
     expect((error as RegistryResponseError).status).to.equal(500);
     expect((error as Error).message).to.include('after 3 attempts').and.include('injected 500');
