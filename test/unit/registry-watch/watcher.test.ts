@@ -1,0 +1,402 @@
+import { expect } from 'chai';
+import { Duration } from '../../../src/domain/index.js';
+import { InputError } from '../../../src/errors.js';
+import { parsePolicy } from '../../../src/policy/index.js';
+import { RegistryWatcher, parseSchedule, type RegistryChange, type RegistryReader, type WatchTarget } from '../../../src/registry-watch/index.js';
+import type { StateStore } from '../../../src/store/types.js';
+
+/** The seam the watcher reads through, serving data from memory and counting requests. */
+class MemoryReader implements RegistryReader {
+  readonly tags = new Map<string, string[]>();
+  readonly digests = new Map<string, string>();
+  readonly failing = new Map<string, Error>();
+  readonly requests: string[] = [];
+
+  async listTags(repository: string): Promise<string[]> {
+    this.requests.push(`tags ${repository}`);
+    const failure = this.failing.get(repository);
+    if (failure) throw failure;
+    return [...(this.tags.get(repository) ?? [])];
+  }
+
+  async manifestDigest(repository: string, reference: string): Promise<string> {
+    this.requests.push(`head ${repository}:${reference}`);
+    const failure = this.failing.get(repository);
+    if (failure) throw failure;
+    const digest = this.digests.get(`${repository}:${reference}`);
+    if (!digest) throw new Error(`${repository}:${reference}: manifest unknown`);
+    return digest;
+  }
+}
+
+class MapState implements StateStore {
+  readonly values = new Map<string, string>();
+  async getState<T>(key: string): Promise<T | undefined> {
+    const v = this.values.get(key);
+    return v === undefined ? undefined : (JSON.parse(v) as T);
+  }
+  async setState<T>(key: string, value: T): Promise<void> {
+    this.values.set(key, JSON.stringify(value));
+  }
+  async deleteState(key: string): Promise<void> {
+    this.values.delete(key);
+  }
+}
+
+const REPO = '127.0.0.1:5000/team/app';
+const OTHER = '127.0.0.1:5000/team/api';
+const D1 = `sha256:${'1'.repeat(64)}`;
+const D2 = `sha256:${'2'.repeat(64)}`;
+const D3 = `sha256:${'3'.repeat(64)}`;
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+function target(id: string, fields: Partial<Omit<WatchTarget, 'policy'>> & { policy?: string } = {}): WatchTarget {
+  const { policy, ...rest } = fields;
+  return { id, repository: REPO, current: '1.0.0', ...rest, policy: parsePolicy(policy ?? 'minor') };
+}
+
+function setup(options: { store?: StateStore; backoff?: Duration } = {}) {
+  const reader = new MemoryReader();
+  const clock = { now: T0 };
+  const watcher = new RegistryWatcher({ reader, store: options.store, backoff: options.backoff, now: () => clock.now });
+  const events: RegistryChange[] = [];
+  watcher.subscribe((change) => {
+    events.push(change);
+  });
+  return { reader, clock, watcher, events };
+}
+
+describe('RegistryWatcher', () => {
+  describe('one job per repository or repository:tag', () => {
+    it('makes one request per distinct repository (tags) and repository:tag (digest) per cycle', async () => {
+      const { reader, watcher } = setup();
+      reader.tags.set(REPO, ['1.0.0']);
+      reader.tags.set(OTHER, ['2.0.0']);
+      reader.digests.set(`${REPO}:latest`, D1);
+      for (let i = 0; i < 10; i++) watcher.addTarget(target(`app-${i}`, { policy: i % 2 ? 'minor' : 'major' }));
+      for (let i = 0; i < 5; i++) watcher.addTarget(target(`api-${i}`, { repository: OTHER, current: '2.0.0' }));
+      for (let i = 0; i < 3; i++) watcher.addTarget(target(`latest-${i}`, { current: 'latest', policy: 'force' }));
+
+      const result = await watcher.pollOnce();
+
+      expect(result.checked).to.equal(3);
+      expect(reader.requests).to.have.members([`tags ${REPO}`, `tags ${OTHER}`, `head ${REPO}:latest`]);
+      expect(watcher.status().map((job) => [job.key, job.mode, job.targetIds.length])).to.have.deep.members([
+        [REPO, 'tags', 10], [OTHER, 'tags', 5], [`${REPO}:latest`, 'digest', 3],
+      ]);
+    });
+
+    it('polls at the most frequent schedule of its targets', async () => {
+      const { reader, clock, watcher } = setup();
+      reader.tags.set(REPO, ['1.0.0']);
+      watcher.addTarget(target('slow', { schedule: parseSchedule('@every 5m') }));
+      watcher.addTarget(target('fast', { schedule: parseSchedule('@every 30s') }));
+      watcher.addTarget(target('cron', { schedule: parseSchedule('0 */2 * * * *') }));
+      expect(watcher.status()[0]!.schedule).to.equal('@every 30s');
+
+      expect((await watcher.pollOnce()).checked).to.equal(1);
+      clock.now += 29_000;
+      expect((await watcher.pollOnce()).checked).to.equal(0);
+      clock.now += 1_000;
+      expect((await watcher.pollOnce()).checked).to.equal(1);
+
+      watcher.removeTarget('fast');
+      expect(watcher.status()[0]!.schedule).to.equal('0 */2 * * * *');
+    });
+
+    it("runs Keel's six-field cron with seconds", async () => {
+      const { reader, clock, watcher } = setup();
+      reader.tags.set(REPO, ['1.0.0']);
+      watcher.addTarget(target('a', { schedule: parseSchedule('*/10 * * * * *') }));
+      await watcher.pollOnce();
+      expect(watcher.status()[0]!.nextCheckAt).to.equal('2026-01-01T00:00:10.000Z');
+      clock.now += 10_000;
+      expect((await watcher.pollOnce()).checked).to.equal(1);
+    });
+
+    it('drops a job when its last target goes, and moves a target whose tag changed', async () => {
+      const { watcher } = setup();
+      watcher.addTarget(target('a', { current: 'main', policy: 'force' }));
+      watcher.addTarget(target('b', { current: 'main', policy: 'force' }));
+      watcher.updateTarget(target('b', { current: 'dev', policy: 'force' }));
+      expect(watcher.status().map((job) => [job.key, job.targetIds])).to.have.deep.members([
+        [`${REPO}:main`, ['a']], [`${REPO}:dev`, ['b']],
+      ]);
+      watcher.removeTarget('a');
+      watcher.removeTarget('unknown');
+      expect(watcher.status().map((job) => job.key)).to.deep.equal([`${REPO}:dev`]);
+    });
+
+    it('does not watch a never policy or a digest-pinned image', async () => {
+      const { reader, watcher } = setup();
+      watcher.addTarget(target('n', { policy: 'never' }));
+      watcher.addTarget(target('pinned', { current: D1, policy: 'force' }));
+      expect(watcher.status()).to.deep.equal([]);
+      expect((await watcher.pollOnce()).checked).to.equal(0);
+      expect(reader.requests).to.deep.equal([]);
+    });
+
+    it('refuses a target it cannot watch, naming it', () => {
+      const { watcher } = setup();
+      expect(() => watcher.addTarget(target('x', { repository: 'team/app:1.0' }))).to.throw(InputError, /registry watch target "x": repository "team\/app:1.0" is not host\[:port\]\/path/);
+      expect(() => watcher.addTarget(target('y', { current: 'a b' }))).to.throw(InputError, /current tag "a b"/);
+      expect(() => watcher.addTarget(target('z', { currentDigest: 'md5:x' }))).to.throw(InputError, /current digest/);
+      expect(watcher.status()).to.deep.equal([]);
+    });
+  });
+
+  describe('digest mode', () => {
+    it('records a baseline first, fires once per new digest, never for the same digest', async () => {
+      const { reader, clock, watcher, events } = setup();
+      reader.digests.set(`${REPO}:latest`, D1);
+      watcher.addTarget(target('a', { current: 'latest', policy: 'force' }));
+      watcher.addTarget(target('b', { current: 'latest', policy: 'force', matchTag: true }));
+
+      await watcher.pollOnce();
+      expect(events).to.deep.equal([]);
+
+      reader.digests.set(`${REPO}:latest`, D2);
+      clock.now += 60_000;
+      await watcher.pollOnce();
+      expect(events).to.deep.equal([{ targetIds: ['a', 'b'], repository: REPO, oldTag: 'latest', newTag: 'latest', oldDigest: D1, newDigest: D2 }]);
+
+      clock.now += 60_000;
+      await watcher.pollOnce();
+      expect(events).to.have.length(1);
+    });
+
+    it('fires on the first observation for a target whose running digest differs', async () => {
+      const { reader, watcher, events } = setup();
+      reader.digests.set(`${REPO}:latest`, D2);
+      watcher.addTarget(target('stale', { current: 'latest', policy: 'force', currentDigest: D1 }));
+      watcher.addTarget(target('fresh', { current: 'latest', policy: 'force', currentDigest: D2 }));
+      watcher.addTarget(target('unknown', { current: 'latest', policy: 'force' }));
+      await watcher.pollOnce();
+      expect(events).to.deep.equal([{ targetIds: ['stale'], repository: REPO, oldTag: 'latest', newTag: 'latest', oldDigest: D1, newDigest: D2 }]);
+    });
+
+    it('follows the digest of a non-version tag under a semver policy', async () => {
+      const { reader, watcher } = setup();
+      reader.digests.set(`${REPO}:latest`, D1);
+      watcher.addTarget(target('a', { current: 'latest', policy: 'major' }));
+      await watcher.pollOnce();
+      expect(reader.requests).to.deep.equal([`head ${REPO}:latest`]);
+    });
+  });
+
+  describe('tag mode', () => {
+    it("lets each target's policy choose and groups targets that move the same way", async () => {
+      const { reader, clock, watcher, events } = setup();
+      reader.tags.set(REPO, ['1.0.0', '1.0.1', '1.1.0', '2.0.0', 'latest']);
+      watcher.addTarget(target('patch-1', { policy: 'patch' }));
+      watcher.addTarget(target('patch-2', { policy: 'patch', currentDigest: D1 }));
+      watcher.addTarget(target('minor', { policy: 'minor' }));
+      watcher.addTarget(target('major', { policy: 'major' }));
+      watcher.addTarget(target('up-to-date', { policy: 'major', current: '2.0.0' }));
+
+      await watcher.pollOnce();
+      expect(reader.requests).to.deep.equal([`tags ${REPO}`]);
+      expect(events).to.have.deep.members([
+        { targetIds: ['patch-1'], repository: REPO, oldTag: '1.0.0', newTag: '1.0.1' },
+        { targetIds: ['patch-2'], repository: REPO, oldTag: '1.0.0', newTag: '1.0.1', oldDigest: D1 },
+        { targetIds: ['minor'], repository: REPO, oldTag: '1.0.0', newTag: '1.1.0' },
+        { targetIds: ['major'], repository: REPO, oldTag: '1.0.0', newTag: '2.0.0' },
+      ]);
+
+      // reported once: the same tags again fire nothing, a newer tag fires from the last one
+      events.length = 0;
+      clock.now += 60_000;
+      await watcher.pollOnce();
+      expect(events).to.deep.equal([]);
+      reader.tags.get(REPO)!.push('2.1.0');
+      clock.now += 60_000;
+      await watcher.pollOnce();
+      expect(events).to.deep.equal([{ targetIds: ['major', 'up-to-date'], repository: REPO, oldTag: '2.0.0', newTag: '2.1.0' }]);
+    });
+
+    it("starts again from a target's own tag after a rollout or a manual change", async () => {
+      const { reader, clock, watcher, events } = setup();
+      reader.tags.set(REPO, ['1.0.0', '1.2.0']);
+      watcher.addTarget(target('a', { policy: 'minor' }));
+      await watcher.pollOnce();
+      expect(events.map((e) => e.newTag)).to.deep.equal(['1.2.0']);
+      watcher.updateTarget(target('a', { policy: 'minor', current: '1.2.0' })); // rolled out
+      watcher.updateTarget(target('a', { policy: 'minor', current: '1.0.0' })); // someone went back by hand
+      clock.now += 60_000;
+      await watcher.pollOnce();
+      expect(events.map((e) => `${e.oldTag}->${e.newTag}`)).to.deep.equal(['1.0.0->1.2.0', '1.0.0->1.2.0']);
+    });
+  });
+
+  describe('restarts', () => {
+    it('fires nothing after a restart alone, and once for a change made while down', async () => {
+      const store = new MapState();
+      const first = setup({ store });
+      first.reader.digests.set(`${REPO}:latest`, D1);
+      first.reader.tags.set(REPO, ['1.0.0', '1.1.0']);
+      first.watcher.addTarget(target('digest', { current: 'latest', policy: 'force' }));
+      first.watcher.addTarget(target('tags', { policy: 'minor' }));
+      await first.watcher.pollOnce();
+      expect(first.events.map((e) => e.newTag)).to.deep.equal(['1.1.0']);
+      await first.watcher.stop();
+      expect([...store.values.keys()]).to.have.members([`registry:digest:${REPO}:latest`, `registry:tags:${REPO}`]);
+
+      // restart, nothing changed: the pods still run what they ran
+      const second = setup({ store });
+      second.reader.digests.set(`${REPO}:latest`, D1);
+      second.reader.tags.set(REPO, ['1.0.0', '1.1.0']);
+      second.watcher.addTarget(target('digest', { current: 'latest', policy: 'force' }));
+      second.watcher.addTarget(target('tags', { policy: 'minor' }));
+      await second.watcher.pollOnce();
+      expect(second.events).to.deep.equal([]);
+
+      // a push while keelson was down
+      const third = setup({ store });
+      third.reader.digests.set(`${REPO}:latest`, D3);
+      third.reader.tags.set(REPO, ['1.0.0', '1.1.0', '1.2.0']);
+      third.watcher.addTarget(target('digest', { current: 'latest', policy: 'force' }));
+      third.watcher.addTarget(target('tags', { policy: 'minor' }));
+      await third.watcher.pollOnce();
+      third.clock.now += 60_000;
+      await third.watcher.pollOnce();
+      expect(third.events).to.have.deep.members([
+        { targetIds: ['digest'], repository: REPO, oldTag: 'latest', newTag: 'latest', oldDigest: D1, newDigest: D3 },
+        { targetIds: ['tags'], repository: REPO, oldTag: '1.1.0', newTag: '1.2.0' },
+      ]);
+    });
+
+    it('ignores an unreadable stored baseline and starts from the target', async () => {
+      const store = new MapState();
+      await store.setState(`registry:digest:${REPO}:latest`, { targets: 'garbage' });
+      const { reader, watcher, events } = setup({ store });
+      reader.digests.set(`${REPO}:latest`, D1);
+      watcher.addTarget(target('a', { current: 'latest', policy: 'force' }));
+      await watcher.pollOnce();
+      expect(events).to.deep.equal([]);
+      expect(await store.getState(`registry:digest:${REPO}:latest`)).to.deep.equal({
+        targets: { a: { current: 'latest', tag: 'latest', digest: D1 } },
+      });
+    });
+  });
+
+  describe('failures', () => {
+    it('backs off a failing repository while every other job keeps running', async () => {
+      const { reader, clock, watcher, events } = setup({ backoff: Duration.ofSeconds(60) });
+      reader.tags.set(REPO, ['1.0.0', '1.1.0']);
+      reader.tags.set(OTHER, ['1.0.0']);
+      reader.failing.set(OTHER, Object.assign(new Error('127.0.0.1:5000/team/api: authentication required (HTTP 401)'), { code: 'KEELSON_REGISTRY_AUTH' }));
+      watcher.addTarget(target('ok', { schedule: parseSchedule('@every 30s') }));
+      watcher.addTarget(target('bad', { repository: OTHER, schedule: parseSchedule('@every 30s') }));
+
+      const first = await watcher.pollOnce();
+      expect(first).to.include({ checked: 2, failed: 1 });
+      expect(events.map((e) => e.targetIds)).to.deep.equal([['ok']]);
+      const bad = watcher.status().find((job) => job.key === OTHER)!;
+      expect(bad).to.include({ failures: 1, lastError: '127.0.0.1:5000/team/api: authentication required (HTTP 401)' });
+      expect(bad.nextCheckAt).to.equal(new Date(T0 + 60_000).toISOString());
+
+      clock.now += 30_000; // the healthy job is due, the failing one is backing off
+      expect((await watcher.pollOnce()).checked).to.equal(1);
+      clock.now += 30_000;
+      expect(await watcher.pollOnce()).to.include({ checked: 2, failed: 1 });
+      expect(watcher.status().find((job) => job.key === OTHER)!.nextCheckAt).to.equal(new Date(T0 + 60_000 + 120_000).toISOString());
+
+      reader.failing.delete(OTHER);
+      await watcher.checkNow(OTHER); // a webhook does not wait for the backoff
+      expect(watcher.status().find((job) => job.key === OTHER)).to.include({ failures: 0 });
+    });
+
+    it('honours a Retry-After longer than the backoff', async () => {
+      const { reader, watcher } = setup({ backoff: Duration.ofSeconds(1) });
+      reader.failing.set(REPO, Object.assign(new Error('rate limited'), { retryAfterMs: 300_000 }));
+      watcher.addTarget(target('a'));
+      await watcher.pollOnce();
+      expect(watcher.status()[0]!.nextCheckAt).to.equal(new Date(T0 + 300_000).toISOString());
+    });
+
+    it('keeps delivering when a subscriber throws', async () => {
+      const { reader, watcher, events } = setup();
+      reader.tags.set(REPO, ['1.1.0']);
+      watcher.subscribe(() => {
+        throw new Error('boom');
+      });
+      const after: RegistryChange[] = [];
+      watcher.subscribe((change) => {
+        after.push(change);
+      });
+      watcher.addTarget(target('a'));
+      await watcher.pollOnce();
+      expect(events).to.have.length(1);
+      expect(after).to.have.length(1);
+    });
+  });
+
+  describe('checkNow', () => {
+    it('checks the jobs of one repository out of schedule', async () => {
+      const { reader, watcher } = setup();
+      reader.tags.set(REPO, ['1.1.0']);
+      reader.tags.set(OTHER, ['1.0.0']);
+      reader.digests.set(`${REPO}:latest`, D1);
+      watcher.addTarget(target('a'));
+      watcher.addTarget(target('b', { current: 'latest', policy: 'force' }));
+      watcher.addTarget(target('c', { repository: OTHER }));
+      await watcher.pollOnce();
+      reader.requests.length = 0;
+
+      const changes = await watcher.checkNow(REPO);
+      expect(changes).to.deep.equal([]);
+      expect(reader.requests).to.have.members([`tags ${REPO}`, `head ${REPO}:latest`]);
+    });
+
+    it('checks again after a check that was already running', async () => {
+      const { reader, watcher, events } = setup();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => { release = resolve; });
+      let entered!: () => void;
+      const inFlight = new Promise<void>((resolve) => { entered = resolve; });
+      let calls = 0;
+      reader.digests.set(`${REPO}:latest`, D1);
+      const original = reader.manifestDigest.bind(reader);
+      reader.manifestDigest = async (repository, reference) => {
+        calls += 1;
+        const digest = await original(repository, reference); // what the registry had when asked
+        if (calls === 1) {
+          entered();
+          await gate;
+        }
+        return digest;
+      };
+      watcher.addTarget(target('a', { current: 'latest', policy: 'force' }));
+      const poll = watcher.pollOnce();
+      await inFlight;
+      reader.digests.set(`${REPO}:latest`, D2); // pushed while the first check is in flight
+      const webhook = watcher.checkNow(REPO);
+      release();
+      await poll;
+      await webhook;
+      expect(calls).to.equal(2);
+      expect(events.map((e) => e.newDigest)).to.deep.equal([D2]);
+    });
+  });
+
+  describe('start and stop', () => {
+    it('checks new jobs on its own once started, and stops', async () => {
+      const reader = new MemoryReader();
+      reader.tags.set(REPO, ['1.1.0']);
+      const watcher = new RegistryWatcher({ reader });
+      const fired = new Promise<RegistryChange>((resolve) => watcher.subscribe(resolve));
+      watcher.addTarget(target('a'));
+      watcher.start();
+      try {
+        expect(await fired).to.include({ oldTag: '1.0.0', newTag: '1.1.0' });
+      } finally {
+        await watcher.stop();
+      }
+      expect(watcher.status()[0]!.failures).to.equal(0);
+    });
+
+    it('rejects unknown options by name', () => {
+      expect(() => new RegistryWatcher({ reader: new MemoryReader(), pollInterval: 5 } as never)).to.throw(TypeError, /unknown option "pollInterval"/);
+    });
+  });
+});
