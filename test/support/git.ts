@@ -2,7 +2,8 @@
  * Real git repositories in temp dirs for tests: bare and non-bare, commits made with an
  * identity set per repository (never the user's global config), cleaned up by cleanupRepos().
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -143,4 +144,70 @@ export async function cleanupRepos(): Promise<void> {
   const dirs = [...made];
   made.clear();
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
+export interface GitHttpServer {
+  /** `http://127.0.0.1:<port>`; repositories are `${url}/<path under root>` */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real git smart-HTTP server (`git http-backend`, run as CGI per request) on a free
+ * loopback port, serving the repositories under `root`, behind HTTP basic auth when `user` is
+ * given: for tests of credentials in URLs and of authentication failures.
+ */
+export async function startGitHttpServer(options: { root: string; user?: string; password?: string }): Promise<GitHttpServer> {
+  const expected = options.user ? `Basic ${Buffer.from(`${options.user}:${options.password ?? ''}`).toString('base64')}` : undefined;
+  const server = createServer((req, res) => {
+    if (expected && req.headers.authorization !== expected) {
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end();
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const child = spawn('git', ['http-backend'], {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        GIT_PROJECT_ROOT: options.root,
+        GIT_HTTP_EXPORT_ALL: '1',
+        REQUEST_METHOD: req.method ?? 'GET',
+        PATH_INFO: decodeURIComponent(url.pathname),
+        QUERY_STRING: url.search.slice(1),
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+        GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+        REMOTE_USER: options.user ?? '',
+        REMOTE_ADDR: '127.0.0.1',
+      },
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    req.pipe(child.stdin);
+    const out: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.on('close', () => {
+      const all = Buffer.concat(out);
+      const split = all.indexOf('\r\n\r\n');
+      const head = all.subarray(0, split < 0 ? 0 : split).toString('latin1');
+      const headers: Record<string, string> = {};
+      let status = 200;
+      for (const line of head.split('\r\n').filter(Boolean)) {
+        const at = line.indexOf(':');
+        const name = line.slice(0, at).trim();
+        const value = line.slice(at + 1).trim();
+        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
+        else headers[name] = value;
+      }
+      res.writeHead(status, headers).end(all.subarray(split < 0 ? 0 : split + 4));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
 }

@@ -23,7 +23,7 @@ async function tarEntries(stream: Readable): Promise<Map<string, string>> {
   const done = new Promise<void>((resolve, reject) => {
     parser.on('entry', (header, body, next) => {
       const chunks: Buffer[] = [];
-      body.on('data', (c: Buffer) => chunks.push(c));
+      body.on('data', (c: unknown) => chunks.push(c as Buffer));
       body.on('end', () => {
         if (header.type === 'file') entries.set(header.name, Buffer.concat(chunks).toString('utf8'));
         next();
