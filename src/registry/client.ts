@@ -76,9 +76,11 @@ interface Answer {
   readonly body: Buffer;
 }
 
-/** Errors of a socket or a timeout that may pass on a second try; refused/DNS fail at once. */
-const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'EAI_AGAIN']);
+/**
+ * Failures mid-exchange that may pass on a second try. Refused, DNS and connect timeouts fail at
+ * once: the host is down or wrong, and the caller's next poll is the retry.
+ */
+const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const RETRIED_STATUSES = new Set([500, 502, 503, 504]);
 
 /**
@@ -268,6 +270,11 @@ export class RegistryClient {
           if (challenge.scheme === 'bearer') this.auth.forgetToken(AuthState.tokenKey(challenge, exchange.scope, credentials?.username));
           authRetried = true;
           continue;
+        }
+        if (challenge.params.error === 'insufficient_scope') {
+          // Docker Hub says this for a repository that does not exist, too.
+          throw new RegistryAuthError(context, 401, `${credentials ? `user "${credentials.username}"` : 'anonymous access'} does not grant ${exchange.scope ?? 'this request'} (insufficient_scope)` +
+            `; check the repository name${credentials ? ' and the user\'s access' : ', or configure credentials for this registry'}`);
         }
         throw new RegistryAuthError(context, 401, credentials
           ? `the credentials for user "${credentials.username}" were refused`

@@ -76,7 +76,7 @@ describe('RegistryClient with bearer tokens from a token server docker-registry 
     try {
       const error = await client.manifestDigest(`${registry!.host}/team/tokened`, 'a').catch((e: unknown) => e);
       expect(error).to.be.instanceOf(RegistryAuthError);
-      expect((error as Error).message).to.include('anonymous access was refused');
+      expect((error as Error).message).to.include('anonymous access does not grant repository:team/tokened:pull (insufficient_scope)');
     } finally {
       await client.close();
     }
