@@ -235,6 +235,7 @@ export class GitWatcher {
       watch.log.warn({ code: (error as { code?: unknown }).code, reason: watch.lastError, failures: watch.failures, retryInMs }, 'git poll failed');
       return false;
     }
+    if (signal.aborted) return false; // stopping: a head read just before must not start a run
     if (watch.failures > 0) watch.log.info({ failures: watch.failures }, 'git poll recovered');
     watch.failures = 0;
     watch.lastError = undefined;

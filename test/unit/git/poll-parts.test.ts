@@ -78,3 +78,14 @@ describe('backoffMs', () => {
     expect(backoffMs(1000, 1000, 600_000)).to.equal(600_000);
   });
 });
+
+describe('gitMessage', () => {
+  it("keeps git's fatal lines, not the advice after them", () => {
+    const stderr = "fatal: '/srv/x' does not appear to be a git repository\nfatal: Could not read from remote repository.\n\n" +
+      'Please make sure you have the correct access rights\nand the repository exists.\n';
+    expect(gitMessage(stderr)).to.equal("'/srv/x' does not appear to be a git repository; Could not read from remote repository.");
+  });
+  it('drops hints and says so when git said nothing', () => {
+    expect(gitMessage('hint: try this\n')).to.equal('no message from git');
+  });
+});
