@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Duration } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log/index.js';
@@ -90,7 +91,7 @@ export class RegistryWatcher {
   /** target id -> job key, or undefined for a target that is not watched (policy `never`) */
   private readonly targetJobs = new Map<string, string | undefined>();
   private readonly listeners = new Set<ChangeListener>();
-  private lifecycle = new AbortController();
+  private lifecycle = listenable(new AbortController());
   private started = false;
   private timer?: NodeJS.Timeout;
 
@@ -213,7 +214,7 @@ export class RegistryWatcher {
     this.timer = undefined;
     this.lifecycle.abort();
     await Promise.allSettled([...this.jobs.values()].flatMap((job) => [job.running, job.again].filter(Boolean)));
-    this.lifecycle = new AbortController();
+    this.lifecycle = listenable(new AbortController());
   }
 
   /** The poll jobs and their state, for the status page. */
@@ -281,7 +282,13 @@ export class RegistryWatcher {
   /** One check of one job; never rejects. */
   private async check(job: Job): Promise<RegistryChange[]> {
     const lifecycle = this.lifecycle.signal;
-    const signal = AbortSignal.any([lifecycle, AbortSignal.timeout(this.checkTimeoutMs)]);
+    // One controller per check, its timer and listener removed when the check ends (the
+    // AbortSignal.timeout/any pair keeps both alive long after, thousands per hour).
+    const check = new AbortController();
+    const stop = () => check.abort(lifecycle.reason);
+    lifecycle.addEventListener('abort', stop, { once: true });
+    const timer = setTimeout(() => check.abort(new Error(`no answer within ${this.checkTimeoutMs / 1000}s`)), this.checkTimeoutMs);
+    const signal = check.signal;
     let observed: { tags: string[] } | { digest: string };
     try {
       if (!job.baselines) job.baselines = await this.loadBaselines(job);
@@ -292,6 +299,9 @@ export class RegistryWatcher {
       if (lifecycle.aborted) return []; // stopping: not the registry's fault
       this.failed(job, error);
       return [];
+    } finally {
+      clearTimeout(timer);
+      lifecycle.removeEventListener('abort', stop);
     }
     const now = this.now();
     job.failures = 0;
@@ -429,6 +439,12 @@ export class RegistryWatcher {
       void this.pollOnce().finally(() => this.arm());
     }, delay);
   }
+}
+
+/** Every check in flight listens to the watcher's signal; as many as `concurrency` at once is no leak. */
+function listenable(controller: AbortController): AbortController {
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
 
 function sameBaseline(a: TargetBaseline | undefined, b: TargetBaseline): boolean {

@@ -12,14 +12,14 @@ class MemoryReader implements RegistryReader {
   readonly failing = new Map<string, Error>();
   readonly requests: string[] = [];
 
-  async listTags(repository: string): Promise<string[]> {
+  async listTags(repository: string, _options?: { readonly signal?: AbortSignal }): Promise<string[]> {
     this.requests.push(`tags ${repository}`);
     const failure = this.failing.get(repository);
     if (failure) throw failure;
     return [...(this.tags.get(repository) ?? [])];
   }
 
-  async manifestDigest(repository: string, reference: string): Promise<string> {
+  async manifestDigest(repository: string, reference: string, _options?: { readonly signal?: AbortSignal }): Promise<string> {
     this.requests.push(`head ${repository}:${reference}`);
     const failure = this.failing.get(repository);
     if (failure) throw failure;
@@ -41,6 +41,14 @@ class MapState implements StateStore {
   async deleteState(key: string): Promise<void> {
     this.values.delete(key);
   }
+}
+
+/** A listTags that answers only by failing when its signal aborts. */
+function hangUntilAborted(onCall?: () => void): MemoryReader['listTags'] {
+  return (_repository, options) => new Promise<string[]>((_resolve, reject) => {
+    onCall?.();
+    options?.signal?.addEventListener('abort', () => reject(options.signal!.reason));
+  });
 }
 
 const REPO = '127.0.0.1:5000/team/app';
@@ -393,6 +401,29 @@ describe('RegistryWatcher', () => {
         await watcher.stop();
       }
       expect(watcher.status()[0]!.failures).to.equal(0);
+    });
+
+    it('aborts a check in flight on stop without counting a failure', async () => {
+      const reader = new MemoryReader();
+      let entered!: () => void;
+      const inFlight = new Promise<void>((resolve) => { entered = resolve; });
+      reader.listTags = hangUntilAborted(entered);
+      const watcher = new RegistryWatcher({ reader });
+      watcher.addTarget(target('a'));
+      const poll = watcher.pollOnce();
+      await inFlight;
+      await watcher.stop();
+      expect(await poll).to.include({ checked: 1, failed: 0 });
+      expect(watcher.status()[0]!.failures).to.equal(0);
+    });
+
+    it('gives up on a check that takes longer than checkTimeout', async () => {
+      const reader = new MemoryReader();
+      reader.listTags = hangUntilAborted();
+      const watcher = new RegistryWatcher({ reader, checkTimeout: Duration.ofMilliseconds(20) });
+      watcher.addTarget(target('a'));
+      expect(await watcher.pollOnce()).to.include({ checked: 1, failed: 1 });
+      expect(watcher.status()[0]!.lastError).to.equal('no answer within 0.02s');
     });
 
     it('rejects unknown options by name', () => {
