@@ -7,7 +7,7 @@ import { RegistryClient } from '../../../src/registry/index.js';
 import { RegistryWatcher, type RegistryChange, type WatchTarget } from '../../../src/registry-watch/index.js';
 import { FileStore } from '../../../src/store/index.js';
 import { pushImage } from '../../support/images.js';
-import { startRegistry, type RunningRegistry } from '../../support/registry.js';
+import { freePort, startRegistry, type RunningRegistry } from '../../support/registry.js';
 
 describe('RegistryWatcher against a real docker-registry', function () {
   this.timeout(300_000);
@@ -123,12 +123,16 @@ describe('RegistryWatcher against a real docker-registry', function () {
     w.addTarget(target('missing', 'missing/app', '1.0.0', 'minor'));
     w.addTarget(target('missing-tag', 'healthy/app', 'nope', 'force'));
     w.addTarget(target('healthy', 'healthy/app', '1.0.0', 'minor'));
+    const nobody = `127.0.0.1:${await freePort()}`; // nothing listens there
+    w.addTarget({ id: 'unreachable', repository: `${nobody}/team/app`, current: '1.0.0', policy: parsePolicy('minor') });
 
     const result = await w.pollOnce();
-    expect(result).to.include({ checked: 3, failed: 2 });
+    expect(result).to.include({ checked: 4, failed: 3 });
     expect(events.map((e) => e.targetIds)).to.deep.equal([['healthy']]);
     const failing = w.status().filter((job) => job.failures > 0);
-    expect(failing.map((job) => job.key)).to.have.members([`${registry!.host}/missing/app`, `${registry!.host}/healthy/app:nope`]);
-    for (const job of failing) expect(job.lastError).to.include(registry!.host);
+    expect(failing.map((job) => job.key)).to.have.members([
+      `${registry!.host}/missing/app`, `${registry!.host}/healthy/app:nope`, `${nobody}/team/app`,
+    ]);
+    for (const job of failing) expect(job.lastError).to.include(job.repository.split('/')[0]);
   });
 });

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { Duration } from '../../../src/domain/index.js';
+import { PassThrough } from 'node:stream';
 import { InputError } from '../../../src/errors.js';
+import { createLogger } from '../../../src/log/index.js';
 import { parsePolicy } from '../../../src/policy/index.js';
 import { RegistryWatcher, parseSchedule, type RegistryChange, type RegistryReader, type WatchTarget } from '../../../src/registry-watch/index.js';
 import type { StateStore } from '../../../src/store/types.js';
@@ -312,6 +314,22 @@ describe('RegistryWatcher', () => {
       reader.failing.delete(OTHER);
       await watcher.checkNow(OTHER); // a webhook does not wait for the backoff
       expect(watcher.status().find((job) => job.key === OTHER)).to.include({ failures: 0 });
+    });
+
+    it('logs one clear line per failed check, naming the repository and the wait', async () => {
+      const reader = new MemoryReader();
+      reader.failing.set(REPO, Object.assign(new Error(`${REPO}: repository not found (HTTP 404)`), { code: 'KEELSON_REGISTRY_NOT_FOUND' }));
+      const output = new PassThrough();
+      const lines: string[] = [];
+      output.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
+      const watcher = new RegistryWatcher({ reader, logger: createLogger({ destination: output, pretty: false, level: 'info' }), now: () => T0 });
+      watcher.addTarget(target('a'));
+      await watcher.pollOnce();
+      expect(lines.map((line) => JSON.parse(line))).to.deep.equal([{
+        level: 50, time: JSON.parse(lines[0]!).time, part: 'registry-watch', msg: 'registry check failed; backing off',
+        job: REPO, repository: REPO, code: 'KEELSON_REGISTRY_NOT_FOUND', error: `${REPO}: repository not found (HTTP 404)`,
+        failures: 1, retryInSeconds: 60,
+      }]);
     });
 
     it('honours a Retry-After longer than the backoff', async () => {
