@@ -5,14 +5,17 @@ import { registerRenderCommand } from './render.js';
 import { registerPolicyCommand } from './policy.js';
 import { registerRunsCommand } from './runs.js';
 import { registerLogsCommand } from './logs.js';
+import { registerWatchCommand } from './watch.js';
+import { registerRunCommand } from './run.js';
 
 /** Each command lives in its own module and adds itself to the program here. */
 export function registerCommands(program: Command): void {
-  void program;
   registerCiCommand(program);
   registerApproveCommand(program);
   registerRenderCommand(program);
   registerPolicyCommand(program);
   registerRunsCommand(program);
   registerLogsCommand(program);
+  registerWatchCommand(program);
+  registerRunCommand(program);
 }

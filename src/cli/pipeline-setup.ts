@@ -1,0 +1,146 @@
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { BuildSpec, loadKeelsonFile, PipelineSpec, type KeelsonFile } from '../config/index.js';
+import { Duration } from '../domain/index.js';
+import { UsageError } from '../errors.js';
+import { createExecutor, type Executor } from '../executor/index.js';
+import { materializeCommit, type WatchSpec } from '../git/index.js';
+import type { Logger } from '../log/index.js';
+import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
+import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
+import { defaultStateDir, type Store } from '../store/index.js';
+import { collect } from './program.js';
+import { addStoreOptions, openStoreFromOptions, type StoreFlags } from './store-options.js';
+
+/** Flags shared by `watch`, `run` and `daemon`. */
+export interface PipelineFlags extends StoreFlags {
+  readonly config?: string;
+  readonly step?: string[];
+  readonly timeout?: string;
+  readonly executor?: string;
+  readonly registry?: string;
+  readonly registryConfig?: string;
+  readonly image?: string;
+  readonly template?: string;
+  readonly debug?: boolean;
+}
+
+export function addPipelineOptions(command: Command): Command {
+  addStoreOptions(command);
+  return command
+    .option('--config <file>', 'keelson.yaml with the pipeline (steps:, build:, ...) and settings')
+    .option('--step <cmd>', 'a pipeline step run with sh -c in the committed tree (repeatable)', collect)
+    .option('--timeout <duration>', 'per-run timeout, e.g. 10m (default: 30m)')
+    .option('--executor <kind>', 'local or kubernetes (default: local)')
+    .option('--registry <host>', 'registry host[:port] that built images are pushed to')
+    .option('--registry-config <file>', 'registry credentials and TLS settings (registry/registry-template.yaml)')
+    .option('--image <name>', 'build the Dockerfile at the repository root as this image, e.g. team/app')
+    .option('--template <file>', 'builder Job template for the kubernetes executor')
+    .option('--debug', 'keep every workspace and run namespace');
+}
+
+export interface PipelineSetup {
+  readonly store: Store;
+  readonly runner: PipelineRunner;
+  readonly executor: Executor;
+  readonly file?: KeelsonFile;
+  readonly credentials: CredentialLookup;
+  /** Removes temporary files (the generated registry auth file). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Reads flags and the config file, checks them all before anything runs, and wires the store,
+ * executor and pipeline runner. Flags win over the config file.
+ */
+export async function setUpPipeline(flags: PipelineFlags, logger: Logger, echo?: (text: string) => void): Promise<PipelineSetup> {
+  const file = flags.config ? await loadKeelsonFile(flags.config) : undefined;
+  const pipeline = pipelineFrom(flags, file);
+  const executorKind = flags.executor ?? file?.executor ?? 'local';
+  if (executorKind !== 'local' && executorKind !== 'kubernetes') {
+    throw new UsageError(`--executor: unknown executor "${executorKind}" (expected local or kubernetes)`);
+  }
+  const registry = flags.registry ?? file?.registry;
+  if (registry !== undefined && !/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/.test(registry)) {
+    throw new UsageError(`--registry: "${registry}" is not a registry host[:port]`);
+  }
+  if (executorKind === 'kubernetes') {
+    throw new UsageError('--executor kubernetes: not available in this build; use --executor local');
+  }
+  const registryConfigPath = flags.registryConfig ?? file?.registryConfig;
+  const credentials = registryConfigPath ? await loadRegistryConfig(registryConfigPath) : anonymousCredentials;
+
+  const storeFlags: StoreFlags = {
+    ...(flags.stateDir ?? (flags.redis ? undefined : file?.stateDir) ? { stateDir: flags.stateDir ?? file?.stateDir } : {}),
+    ...(flags.redis ?? (flags.stateDir ? undefined : file?.redis) ? { redis: flags.redis ?? file?.redis } : {}),
+  };
+  const store = await openStoreFromOptions(storeFlags);
+  const workRoot = storeFlags.stateDir ?? (storeFlags.redis ? path.join(os.tmpdir(), 'keelson') : defaultStateDir());
+  const authDir = path.join(workRoot, 'auth');
+  let authFile: string | undefined;
+  if (registryConfigPath) {
+    // Builders read credentials from a file, never from a command line or the environment.
+    await mkdir(authDir, { recursive: true, mode: 0o700 });
+    authFile = path.join(authDir, `config-${process.pid}.json`);
+    await writeFile(authFile, toDockerConfigJson(credentials), { mode: 0o600 });
+    await chmod(authFile, 0o600);
+  }
+  const executor = createExecutor({
+    kind: 'local',
+    ...(authFile ? { authFile } : {}),
+    isInsecureRegistry: (host) => usesPlainHttp(host, credentials),
+  });
+  const materializer: SourceMaterializer = {
+    materialize: async (watch, commit, destDir, signal) => {
+      await materializeCommit(watch as WatchSpec, commit, destDir, { cacheDir: path.join(workRoot, 'git-mirrors'), signal });
+    },
+  };
+  const runner = new PipelineRunner({
+    store,
+    executor,
+    materializer,
+    ...(pipeline ? { pipeline } : {}),
+    ...(registry ? { registry } : {}),
+    workspaceDir: path.join(workRoot, 'workspaces'),
+    keepWorkspaces: flags.debug === true,
+    logger,
+    ...(echo ? { echo } : {}),
+  });
+  return {
+    store, runner, executor, credentials,
+    ...(file ? { file } : {}),
+    dispose: async () => {
+      if (authFile) await rm(authFile, { force: true });
+    },
+  };
+}
+
+/**
+ * The operator's pipeline: `--step`/`--image`/`--timeout` over the config file. Undefined when
+ * neither gives steps or a build, so each run uses the repository's own keelson.yaml.
+ */
+export function pipelineFrom(flags: PipelineFlags, file: KeelsonFile | undefined): PipelineSpec | undefined {
+  const steps = flags.step && flags.step.length > 0 ? flags.step : file?.steps ?? [];
+  let timeout = file?.timeout;
+  if (flags.timeout !== undefined) {
+    timeout = Duration.tryParse(flags.timeout);
+    if (!timeout || timeout.milliseconds === 0) throw new UsageError(`--timeout: "${flags.timeout}" is not a duration (expected e.g. 30s, 10m)`);
+  }
+  let build = file?.build;
+  if (flags.image !== undefined) {
+    const parsed = BuildSpec.safeParse({ ...(build ?? {}), image: flags.image });
+    if (!parsed.success) throw new UsageError(`--image: "${flags.image}": ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    build = parsed.data;
+  }
+  if (steps.length === 0 && !build) return undefined;
+  const base = PipelineSpec.parse({ steps, env: file?.env ?? {} });
+  return {
+    ...base,
+    ...(file ? { kubernetes: file.kubernetes } : {}),
+    ...(timeout ? { timeout } : {}),
+    ...(build ? { build } : {}),
+    ...(file?.deploy ? { deploy: file.deploy } : {}),
+  };
+}
