@@ -1,0 +1,190 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
+import { Duration } from '../../../src/domain/index.js';
+import {
+  RolloutController, RolloutOutcome, WorkloadApi, buildImagePatch, patchOnFreshState, type WorkloadRef,
+} from '../../../src/rollout/index.js';
+import { FileStore, type Store } from '../../../src/store/index.js';
+import { startCluster, type RunningCluster } from '../../support/cluster.js';
+
+const NS = 'rollout-it';
+// One repository per test: the controller replays the latest update of a repository to workloads it
+// discovers later, so tests sharing one would see each other's updates.
+const REG = '127.0.0.1:5000/team';
+const D1 = `sha256:${'1'.repeat(64)}`;
+const D2 = `sha256:${'2'.repeat(64)}`;
+
+/** Polls until `check` returns a value (not undefined/false); a bounded wait, not a timing assertion. */
+async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, limitMs = 30_000): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function deployment(name: string, image: string, annotations: Record<string, string>): V1Deployment {
+  return {
+    metadata: { name, namespace: NS, annotations },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
+    },
+  };
+}
+
+describe('RolloutController on a real API server', function () {
+  this.timeout(120_000);
+  let cluster: RunningCluster | undefined;
+  let apps: AppsV1Api;
+  let core: CoreV1Api;
+  let stateDir: string;
+  let store: Store;
+  let controller: RolloutController | undefined;
+
+  const newController = (): RolloutController => new RolloutController({
+    kubeConfig: cluster!.kubeConfig(), store, namespaces: [NS], approvalInterval: Duration.parse('200ms'),
+  });
+  const imageOf = async (name: string): Promise<string | undefined> =>
+    (await apps.readNamespacedDeployment({ name, namespace: NS })).spec?.template?.spec?.containers[0]?.image;
+  const updateEvents = async (name: string): Promise<number> =>
+    (await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name},reason=ImageUpdated` })).items.length;
+  const followed = (c: RolloutController, name: string) => eventually(async () => c.workloads().some((w) => w.key === `${NS}/deployment/${name}` && !w.error), `${name} to be followed`);
+
+  before(async function () {
+    this.timeout(60 * 60_000); // a cold build of the cluster binaries
+    cluster = await startCluster();
+    const kc = cluster.kubeConfig();
+    apps = kc.makeApiClient(AppsV1Api);
+    core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: NS } } });
+    await eventually(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }), 'the default service account');
+    stateDir = await mkdtemp(join(tmpdir(), 'keelson-rollout-it-'));
+    store = await FileStore.open({ stateDir });
+    controller = newController();
+    await controller.start();
+  });
+
+  after(async function () {
+    this.timeout(120_000);
+    await controller?.stop();
+    await store?.close();
+    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    await cluster?.stop();
+  });
+
+  it('patches an annotated Deployment exactly once for a new image, and skips a badly annotated one', async () => {
+    const REPO = `${REG}/semver`;
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('semver', `${REPO}:1.0.0`, { 'keel.sh/policy': 'minor', 'keel.sh/trigger': 'poll' }) });
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('broken', `${REPO}:1.0.0`, { 'keel.sh/policy': 'sometimes' }) });
+    await followed(controller!, 'semver');
+    await eventually(async () => controller!.workloads().find((w) => w.key === `${NS}/deployment/broken`)?.error, 'broken to be seen');
+    expect(controller!.targets().map((t) => `${t.repository}:${t.tag}/${t.mode}`)).to.include(`${REPO}:1.0.0/tags`);
+    const before = await apps.readNamespacedDeployment({ name: 'semver', namespace: NS });
+
+    const results = await controller!.applyUpdate({ repository: REPO, tag: '1.1.0', digest: D1 });
+    expect(results.find((r) => r.workload.name === 'semver')?.outcome).to.equal(RolloutOutcome.Applied);
+    expect(results.some((r) => r.workload.name === 'broken')).to.equal(false);
+
+    const after = await apps.readNamespacedDeployment({ name: 'semver', namespace: NS });
+    expect(after.spec?.template?.spec?.containers[0]?.image).to.equal(`${REPO}:1.1.0`);
+    expect(after.spec?.template?.metadata?.annotations?.['keelson.dev/update-time']).to.be.a('string');
+    expect(after.metadata?.generation).to.equal((before.metadata?.generation ?? 0) + 1);
+    expect(await imageOf('broken')).to.equal(`${REPO}:1.0.0`);
+
+    // The same update again, and again from a restarted controller on the same store: nothing.
+    const again = await controller!.applyUpdate({ repository: REPO, tag: '1.1.0', digest: D1 });
+    expect(again.find((r) => r.workload.name === 'semver')?.outcome).to.not.equal(RolloutOutcome.Applied);
+    const restarted = newController();
+    await restarted.start();
+    try {
+      await followed(restarted, 'semver');
+      const replay = await restarted.applyUpdate({ repository: REPO, tag: '1.1.0', digest: D1 });
+      expect(replay.find((r) => r.workload.name === 'semver')?.outcome).to.not.equal(RolloutOutcome.Applied);
+    } finally {
+      await restarted.stop();
+    }
+    expect((await apps.readNamespacedDeployment({ name: 'semver', namespace: NS })).metadata?.generation).to.equal(after.metadata?.generation);
+    expect(await eventually(async () => (await updateEvents('semver')) || undefined, 'the ImageUpdated event')).to.equal(1);
+    expect(await store.getState(`rollout:${NS}/deployment/semver`)).to.have.nested.property('containers.app.image', `${REPO}:1.1.0`);
+  });
+
+  it('follows a re-pushed tag by digest: what the pods run rolls nothing, a new digest rolls once, pinned', async () => {
+    const REPO = `${REG}/pinned`;
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('pinned', `${REPO}:main@${D1}`, { 'keel.sh/policy': 'force' }) });
+    await followed(controller!, 'pinned');
+    await eventually(async () => (await apps.readNamespacedDeployment({ name: 'pinned', namespace: NS })).status?.readyReplicas === 1, 'pinned to be ready');
+
+    const same = await controller!.applyUpdate({ repository: REPO, tag: 'main', digest: D1 });
+    expect(same.find((r) => r.workload.name === 'pinned')?.outcome).to.equal(RolloutOutcome.UpToDate);
+    const changed = await controller!.applyUpdate({ repository: REPO, tag: 'main', digest: D2 });
+    expect(changed.find((r) => r.workload.name === 'pinned')?.outcome).to.equal(RolloutOutcome.Applied);
+    expect(await imageOf('pinned')).to.equal(`${REPO}:main@${D2}`);
+    const twice = await controller!.applyUpdate({ repository: REPO, tag: 'main', digest: D2 });
+    expect(twice.find((r) => r.workload.name === 'pinned')?.outcome).to.not.equal(RolloutOutcome.Applied);
+    expect(await updateEvents('pinned')).to.equal(1);
+  });
+
+  it('does not roll a held workload until the hold is released, then rolls it once', async () => {
+    const REPO = `${REG}/held`;
+    const hold = JSON.stringify({ 'run-1': new Date(Date.now() + 3_600_000).toISOString() });
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('held', `${REPO}:2.0.0`, { 'keel.sh/policy': 'patch', 'keelson.dev/hold': hold }) });
+    await followed(controller!, 'held');
+    const results = await controller!.applyUpdate({ repository: REPO, tag: '2.0.1' });
+    expect(results.find((r) => r.workload.name === 'held')?.outcome).to.equal(RolloutOutcome.Held);
+    expect(await imageOf('held')).to.equal(`${REPO}:2.0.0`);
+
+    await cluster!.kubectl(['-n', NS, 'annotate', 'deployment', 'held', 'keelson.dev/hold-']);
+    await eventually(async () => (await imageOf('held')) === `${REPO}:2.0.1`, 'the held update to roll after release');
+    expect(await eventually(async () => (await updateEvents('held')) || undefined, 'the event')).to.equal(1);
+  });
+
+  it('waits for approvals and applies the update once approved', async () => {
+    const REPO = `${REG}/gated`;
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('gated', `${REPO}:3.0.0`, { 'keel.sh/policy': 'all', 'keel.sh/approvals': '1', 'keel.sh/approvalDeadline': '2' }) });
+    await followed(controller!, 'gated');
+    const results = await controller!.applyUpdate({ repository: REPO, tag: '3.1.0' });
+    const waiting = results.find((r) => r.workload.name === 'gated');
+    expect(waiting?.outcome).to.equal(RolloutOutcome.AwaitingApproval);
+    const id = waiting!.approvalId!;
+    expect((await controller!.approvals.list()).map((a) => a.id)).to.include(id);
+    expect(await imageOf('gated')).to.equal(`${REPO}:3.0.0`);
+
+    await controller!.approvals.approve(id, 'ann', new Date());
+    await eventually(async () => (await imageOf('gated')) === `${REPO}:3.1.0`, 'the approved update');
+    // The patch lands first, then the record and the approval's removal.
+    await eventually(async () => !(await controller!.approvals.list()).some((a) => a.id === id), 'the approval to be removed');
+    expect(await updateEvents('gated')).to.be.at.most(1);
+  });
+
+  it('retries a patch on fresh state after a 409 conflict', async () => {
+    const REPO = `${REG}/contended`;
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('contended', `${REPO}:4.0.0`, {}) });
+    const api = new WorkloadApi(cluster!.kubeConfig());
+    const ref: WorkloadRef = { kind: 'Deployment', namespace: NS, name: 'contended' };
+    const seen: string[] = [];
+    const done = await patchOnFreshState(api, ref, async (fresh) => {
+      seen.push(fresh.metadata!.resourceVersion!);
+      // Someone else writes between our read and our patch, the first time only.
+      if (seen.length === 1) await cluster!.kubectl(['-n', NS, 'annotate', 'deployment', 'contended', 'someone/else=was-here']);
+      const changes = [{ container: 'app', init: false, from: `${REPO}:4.0.0`, to: `${REPO}:4.0.1` }];
+      return { patch: buildImagePatch('Deployment', fresh.metadata?.resourceVersion, changes, new Date()), result: seen.length };
+    });
+    expect(done?.result).to.equal(2);
+    expect(seen[1]).to.not.equal(seen[0]);
+    const after = await apps.readNamespacedDeployment({ name: 'contended', namespace: NS });
+    expect(after.spec?.template?.spec?.containers[0]?.image).to.equal(`${REPO}:4.0.1`);
+    expect(after.metadata?.annotations?.['someone/else']).to.equal('was-here');
+  });
+});
