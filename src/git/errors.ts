@@ -12,6 +12,19 @@ export class GitUnreachableError extends KeelsonError {
   }
 }
 
+/** The remote answered but says there is no such repository (a mistyped URL or path). Bad
+ * input for a one-shot command; the watcher still backs off and retries, as the repository may
+ * be created later. */
+export class GitRepositoryNotFoundError extends KeelsonError {
+  readonly code = 'KEELSON_GIT_REPOSITORY_NOT_FOUND';
+  readonly exitCode = 2;
+  override readonly name = 'GitRepositoryNotFoundError';
+
+  constructor(readonly repo: string, detail: string, options?: { cause?: unknown }) {
+    super(`${repo}: no such repository: ${detail}`, options);
+  }
+}
+
 /** The remote refused our credentials, or needed some and we have none (we never prompt). */
 export class GitAuthError extends KeelsonError {
   readonly code = 'KEELSON_GIT_AUTH';

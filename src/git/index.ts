@@ -12,5 +12,5 @@ export { parseSchedule, backoffMs, type Schedule } from './schedule.js';
 export { GitWatcher, createHeadReader, watchStateKey, type GitWatcherOptions, type WatchStatus } from './watcher.js';
 export { WatchState } from './schema.js';
 export {
-  GitAuthError, GitBranchNotFoundError, GitCommandError, GitCommitNotFoundError, GitUnreachableError,
+  GitAuthError, GitBranchNotFoundError, GitCommandError, GitCommitNotFoundError, GitRepositoryNotFoundError, GitUnreachableError,
 } from './errors.js';

@@ -1,4 +1,4 @@
-import { GitAuthError, GitBranchNotFoundError, GitCommandError, GitUnreachableError } from './errors.js';
+import { GitAuthError, GitBranchNotFoundError, GitCommandError, GitRepositoryNotFoundError, GitUnreachableError } from './errors.js';
 import { gitMessage, runGit, stderrOf } from './run-git.js';
 import { repoDisplay } from './watch-spec.js';
 import type { Head, HeadReader, WatchSpec } from './types.js';
@@ -29,12 +29,16 @@ export function parseLsRemote(stdout: string): LsRemote {
 /** git's words for "you are not allowed in" across http, ssh and the credential layer. */
 const AUTH_FAILURE = /authentication failed|could not read (username|password)|terminal prompts disabled|permission denied \(|access denied|invalid username or password|invalid credentials|returned error: 40[13]|HTTP Basic/i;
 
+/** git's words for "there is no repository there" (local paths, http 404, hosting services). */
+const NO_SUCH_REPOSITORY = /does not appear to be a git repository|repository '[^']*' not found|repository not found|returned error: 404|no such repository/i;
+
 /** Turns a failed remote git command into the typed error the caller acts on. */
 export function remoteError(display: string, error: unknown): Error {
   if (!(error instanceof GitCommandError)) return error instanceof Error ? error : new Error(String(error));
   const stderr = stderrOf(error);
   const detail = gitMessage(stderr);
   if (AUTH_FAILURE.test(stderr)) return new GitAuthError(display, detail, { cause: error });
+  if (NO_SUCH_REPOSITORY.test(stderr)) return new GitRepositoryNotFoundError(display, detail, { cause: error });
   return new GitUnreachableError(display, detail, { cause: error });
 }
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { join } from 'node:path';
 import {
-  GitBranchNotFoundError, GitUnreachableError, LocalHeadReader, parseWatchSpec, RemoteHeadReader,
+  GitBranchNotFoundError, GitRepositoryNotFoundError, GitUnreachableError, LocalHeadReader, parseWatchSpec, RemoteHeadReader,
   type HeadReader,
 } from '../../../src/git/index.js';
 import {
@@ -64,11 +64,12 @@ describe('head readers against real repositories', function () {
       expect(error.message).to.match(/no default branch.*REPO\^BRANCH/);
     });
 
-    it('reports a repository that is not there as unreachable', async () => {
+    it('reports a repository that is not there as not found (bad input, exit 2)', async () => {
       const missing = join(await tempDir(), 'gone.git');
       const error = await rejection(new RemoteHeadReader(parseWatchSpec(`${fileUrl(missing)}^main`)));
-      expect(error).to.be.instanceOf(GitUnreachableError);
-      expect((error as GitUnreachableError).code).to.equal('KEELSON_GIT_UNREACHABLE');
+      expect(error).to.be.instanceOf(GitRepositoryNotFoundError);
+      expect((error as GitRepositoryNotFoundError).code).to.equal('KEELSON_GIT_REPOSITORY_NOT_FOUND');
+      expect((error as GitRepositoryNotFoundError).exitCode).to.equal(2);
       expect(error.message).to.include('does not appear to be a git repository');
     });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { InputError } from '../../../src/errors.js';
 import {
-  backoffMs, GitAuthError, GitCommandError, GitUnreachableError, parseLsRemote, parseSchedule,
+  backoffMs, GitAuthError, GitCommandError, GitRepositoryNotFoundError, GitUnreachableError, parseLsRemote, parseSchedule,
 } from '../../../src/git/index.js';
 import { remoteError } from '../../../src/git/remote-head-reader.js';
 import { gitMessage } from '../../../src/git/run-git.js';
@@ -30,7 +30,8 @@ describe('remoteError', () => {
     ["remote: HTTP Basic: Access denied\nfatal: Authentication failed for 'https://host/r.git/'", GitAuthError],
     ['git@host: Permission denied (publickey).\nfatal: Could not read from remote repository.', GitAuthError],
     ["fatal: unable to access 'https://nohost/r.git/': Could not resolve host: nohost", GitUnreachableError],
-    ["fatal: '/srv/none' does not appear to be a git repository", GitUnreachableError],
+    ["fatal: '/srv/none' does not appear to be a git repository", GitRepositoryNotFoundError],
+    ["remote: Repository not found.\nfatal: repository 'https://github.com/o/none.git/' not found", GitRepositoryNotFoundError],
   ];
   for (const [stderr, type] of cases) {
     it(`classifies "${stderr.split('\n')[0]}" as ${type.name}`, () => {
