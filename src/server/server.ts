@@ -1,0 +1,536 @@
+import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseRunId, type RunId } from '../domain/index.js';
+import { InputError, isKeelsonError, messageOf } from '../errors.js';
+import { registerSecret, silentLogger, type Logger } from '../log/index.js';
+import type { RunPhase } from '../store/index.js';
+import { Authenticator, TOKEN_COOKIE, USER_COOKIE, type Credential } from './auth.js';
+import { RequestError } from './errors.js';
+import {
+  isForm, oneLine, parseCookies, parseFields, parseJson, readBody, redirect, safeNext, sendHtml, sendJson, sendText,
+} from './http.js';
+import { streamLog } from './log-stream.js';
+import { metricsRegistry, webhookDeliveriesTotal } from './metrics.js';
+import { renderErrorPage, renderLoginPage, renderOverview, renderRunPage, type OverviewData, type PageContext } from './pages.js';
+import { Login, Vote } from './schema.js';
+import type {
+  KeelsonServer, ListeningServer, Readiness, ReadinessReporter, ServerOptions, ServerSources, ServerStore, WorkloadInfo,
+} from './types.js';
+import { parseGitHubPush, parseRegistryNotification, pushedRepositories, verifyGitHubSignature } from './webhooks.js';
+
+const DEFAULTS = {
+  maxBodyBytes: 1024 * 1024,
+  recentRuns: 50,
+  logPollMs: 500,
+  readyTimeoutMs: 2000,
+  host: '127.0.0.1',
+} as const;
+
+const MAX_LIST_LIMIT = 1000;
+const RUN_PHASES: readonly RunPhase[] = ['queued', 'running', 'succeeded', 'failed', 'skipped', 'interrupted', 'cancelled'];
+const SESSION_MAX_AGE_S = 7 * 24 * 3600;
+
+type Handler = (request: IncomingMessage, response: ServerResponse, url: URL, params: string[]) => Promise<void>;
+interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly pattern: RegExp;
+  readonly handle: Handler;
+}
+
+/**
+ * keelson's HTTP server: health, readiness, metrics, webhooks, the JSON API and the status page,
+ * on node:http. Each section comes from an optional source; without it the section is left out.
+ *
+ *   const server = createServer({ store, sources: { watches: gitWatcher, registry: registryWatcher }, auth: { token } });
+ *   const { url, close } = await server.listen(8080, '0.0.0.0');
+ */
+export function createServer(options: ServerOptions): KeelsonServer {
+  return new StatusServer(options);
+}
+
+class StatusServer implements KeelsonServer {
+  private readonly store: ServerStore;
+  private readonly log: Logger;
+  private readonly sources: ServerSources;
+  private readonly auth: Authenticator;
+  private readonly githubSecret?: string;
+  private readonly maxBodyBytes: number;
+  private readonly recentRuns: number;
+  private readonly logPollMs: number;
+  private readonly readyTimeoutMs: number;
+  private readonly routes: readonly Route[];
+  /** Aborted by close(): ends every live log stream. */
+  private readonly closing = new AbortController();
+
+  constructor(options: ServerOptions) {
+    this.store = options.store;
+    this.log = (options.logger ?? silentLogger()).child({ part: 'server' });
+    this.sources = options.sources ?? {};
+    this.auth = new Authenticator(options.auth);
+    if (options.githubWebhookSecret !== undefined) {
+      if (options.githubWebhookSecret === '') throw new InputError('server githubWebhookSecret', 'is empty');
+      registerSecret(options.githubWebhookSecret);
+      this.githubSecret = options.githubWebhookSecret;
+    }
+    this.maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes ?? DEFAULTS.maxBodyBytes);
+    this.recentRuns = positive('recentRuns', options.recentRuns ?? DEFAULTS.recentRuns);
+    this.logPollMs = positive('logPollMs', options.logPollMs ?? DEFAULTS.logPollMs);
+    this.readyTimeoutMs = positive('readyTimeoutMs', options.readyTimeoutMs ?? DEFAULTS.readyTimeoutMs);
+    this.routes = this.buildRoutes();
+  }
+
+  readonly handler = (request: IncomingMessage, response: ServerResponse): void => {
+    void this.dispatch(request, response);
+  };
+
+  async listen(port: number, host: string = DEFAULTS.host): Promise<ListeningServer> {
+    const server = createHttpServer(this.handler);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${shownHost}:${address.port}`;
+    this.log.info({ url }, 'http server listening');
+    return {
+      url,
+      port: address.port,
+      close: () => new Promise<void>((resolve) => {
+        this.closing.abort();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Streams end on the abort above; anything still open after that is cut.
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+      }),
+    };
+  }
+
+  private buildRoutes(): Route[] {
+    const get = (pattern: RegExp, handle: Handler): Route => ({ method: 'GET', pattern, handle });
+    const post = (pattern: RegExp, handle: Handler): Route => ({ method: 'POST', pattern, handle });
+    return [
+      get(/^\/healthz$/, async (_q, res) => sendText(res, 200, 'ok\n')),
+      get(/^\/readyz$/, (q, res) => this.readyz(res)),
+      get(/^\/metrics$/, (q, res) => this.metrics(res)),
+      post(/^\/webhooks\/registry$/, (q, res) => this.registryWebhook(q, res)),
+      post(/^\/webhooks\/github$/, (q, res) => this.githubWebhook(q, res)),
+      get(/^\/api\/watches$/, this.read(async () => (await this.need('watches').watches()))),
+      post(/^\/api\/watches\/check$/, (q, res, url) => this.checkWatches(q, res, url)),
+      get(/^\/api\/registry$/, this.read(async () => (await this.need('registry').jobs()))),
+      post(/^\/api\/registry\/check$/, (q, res, url) => this.checkRegistry(q, res, url)),
+      get(/^\/api\/runs$/, this.read(async (url) => this.store.listRuns(runFilter(url)))),
+      get(/^\/api\/runs\/([^/]+)$/, this.read(async (_url, [id]) => this.run(id!))),
+      get(/^\/api\/runs\/([^/]+)\/log$/, (q, res, url, [id]) => this.runLog(q, res, url, id!)),
+      get(/^\/api\/workloads$/, this.read(async () => (await this.need('workloads').workloads()))),
+      get(/^\/api\/approvals$/, this.read(async () => this.need('approvals').pending())),
+      post(/^\/api\/approvals\/([^/]+)\/(approve|reject)$/, (q, res, _u, [id, vote]) => this.vote(q, res, id!, vote as 'approve' | 'reject')),
+      get(/^\/api\/dependencies$/, this.read(async () => (await this.need('dependencies').dependencies()))),
+      get(/^\/$/, (q, res, url) => this.overviewPage(q, res, url)),
+      get(/^\/runs\/([^/]+)$/, (q, res, _u, [id]) => this.runPage(q, res, id!)),
+      get(/^\/login$/, (q, res, url) => this.loginPage(q, res, url)),
+      post(/^\/login$/, (q, res) => this.login(q, res)),
+      post(/^\/logout$/, async (q, res) => redirect(res, '/', { 'set-cookie': clearCookies() })),
+    ];
+  }
+
+  private async dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://keelson.invalid');
+    try {
+      const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
+      if (matching.length === 0) throw new RequestError(404, `no such page: ${url.pathname}`);
+      const route = matching.find((r) => r.method === request.method || (r.method === 'GET' && request.method === 'HEAD'));
+      if (!route) {
+        response.setHeader('allow', [...new Set(matching.map((r) => r.method))].join(', '));
+        throw new RequestError(405, `${request.method} is not allowed on ${url.pathname}`);
+      }
+      const params = route.pattern.exec(url.pathname)!.slice(1).map((p) => decodeURIComponent(p));
+      await route.handle(request, response, url, params);
+    } catch (error) {
+      this.fail(request, response, url, error);
+    }
+  }
+
+  private fail(request: IncomingMessage, response: ServerResponse, url: URL, error: unknown): void {
+    const status = statusOf(error);
+    if (status >= 500) this.log.error({ path: url.pathname, err: messageOf(error) }, 'request failed');
+    else this.log.debug({ path: url.pathname, status, err: messageOf(error) }, 'request refused');
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    const message = status >= 500 && !isKeelsonError(error) ? 'internal error' : oneLine(messageOf(error));
+    if (status === 401) response.setHeader('www-authenticate', 'Bearer realm="keelson"');
+    if (wantsHtml(request, url)) {
+      if (status === 401 && request.method === 'GET') {
+        redirect(response, `/login?next=${encodeURIComponent(url.pathname + url.search)}`);
+        return;
+      }
+      const ctx = this.pageContext('none');
+      sendHtml(response, status, renderErrorPage(ctx, status, message), ctx.nonce);
+      return;
+    }
+    sendJson(response, status, { error: message });
+  }
+
+  /** A GET JSON endpoint that needs read access. */
+  private read(produce: (url: URL, params: string[]) => Promise<unknown>): Handler {
+    return async (request, response, url, params) => {
+      this.auth.authorizeRead(request);
+      sendJson(response, 200, await produce(url, params));
+    };
+  }
+
+  private need<K extends Exclude<keyof ServerSources, 'gitPush'>>(name: K): NonNullable<ServerSources[K]> {
+    const source = this.sources[name];
+    if (!source) throw new RequestError(404, `this server has no ${name} source`);
+    return source as NonNullable<ServerSources[K]>;
+  }
+
+  private async run(idText: string) {
+    const id = runIdOf(idText);
+    const run = await this.store.getRun(id);
+    if (!run) throw new RequestError(404, `no run ${idText} in ${this.store.description}`);
+    return run;
+  }
+
+  // ---- health, readiness, metrics
+
+  private async readyz(response: ServerResponse): Promise<void> {
+    const problems: string[] = [];
+    try {
+      await withTimeout(this.store.listRuns({ limit: 1 }), this.readyTimeoutMs, `no answer within ${this.readyTimeoutMs} ms`);
+    } catch (error) {
+      problems.push(`store ${this.store.description}: ${oneLine(messageOf(error))}`);
+    }
+    const reporters = Object.entries(this.sources) as [string, ReadinessReporter | undefined][];
+    await Promise.all(reporters.map(async ([name, source]) => {
+      if (!source || typeof source.ready !== 'function') return;
+      let state: Readiness;
+      try {
+        state = await withTimeout(Promise.resolve(source.ready()), this.readyTimeoutMs, `no answer within ${this.readyTimeoutMs} ms`);
+      } catch (error) {
+        state = { ready: false, reason: oneLine(messageOf(error)) };
+      }
+      if (!state.ready) problems.push(`${name}: ${state.reason}`);
+    }));
+    if (problems.length === 0) sendText(response, 200, 'ready\n');
+    else sendText(response, 503, `not ready: ${problems.sort().join('; ')}\n`);
+  }
+
+  private async metrics(response: ServerResponse): Promise<void> {
+    const text = await metricsRegistry.metrics();
+    response.writeHead(200, { 'content-type': metricsRegistry.contentType });
+    response.end(text);
+  }
+
+  // ---- webhooks
+
+  private async registryWebhook(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const counted = countDelivery('registry');
+    try {
+      const registry = this.sources.registry;
+      if (!registry) throw new RequestError(404, 'registry webhooks need the registry watcher, which this server does not run');
+      const notification = parseRegistryNotification(parseJson(await readBody(request, this.maxBodyBytes)));
+      const repositories = pushedRepositories(notification);
+      for (const repository of repositories) {
+        // Not awaited: the sender only needs to know we took it; a check may take a while.
+        void registry.checkNow(repository).catch((error: unknown) => {
+          this.log.warn({ repository, err: messageOf(error) }, 'check after registry webhook failed');
+        });
+      }
+      this.log.info({ format: notification.format, repositories }, 'registry webhook');
+      counted(repositories.length > 0 ? 'accepted' : 'ignored');
+      sendJson(response, repositories.length > 0 ? 202 : 200, { format: notification.format, repositories });
+    } catch (error) {
+      counted(resultOf(error));
+      throw error;
+    }
+  }
+
+  private async githubWebhook(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const counted = countDelivery('github');
+    try {
+      const sink = this.sources.gitPush;
+      if (!this.githubSecret || !sink) throw new RequestError(404, 'GitHub webhooks are not configured (they need a webhook secret and git watches)');
+      const raw = await readBody(request, this.maxBodyBytes);
+      const signature = header(request, 'x-hub-signature-256');
+      if (!verifyGitHubSignature(this.githubSecret, raw, signature)) {
+        this.log.warn({ delivery: header(request, 'x-github-delivery'), signed: signature !== undefined }, 'github webhook with a bad signature');
+        throw new RequestError(401, signature === undefined ? 'missing X-Hub-Signature-256' : 'X-Hub-Signature-256 does not match the body');
+      }
+      const event = header(request, 'x-github-event');
+      const body = parseJson(raw);
+      if (event === 'ping') {
+        counted('ignored');
+        sendJson(response, 200, { pong: true });
+        return;
+      }
+      const push = event === 'push' ? parseGitHubPush(body) : undefined;
+      if (!push) {
+        counted('ignored');
+        sendJson(response, 200, { ignored: event === 'push' ? 'not a branch update' : `event ${event ?? '(none)'}` });
+        return;
+      }
+      void Promise.resolve().then(() => sink.push(push)).catch((error: unknown) => {
+        this.log.warn({ branch: push.branch, err: messageOf(error) }, 'git push from webhook failed');
+      });
+      this.log.info({ branch: push.branch, commit: push.commit }, 'github push webhook');
+      counted('accepted');
+      sendJson(response, 202, { branch: push.branch, commit: push.commit });
+    } catch (error) {
+      counted(resultOf(error));
+      throw error;
+    }
+  }
+
+  // ---- API actions
+
+  private async checkWatches(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    this.auth.authorizeWrite(request);
+    const watches = this.need('watches');
+    if (typeof watches.checkNow !== 'function') throw new RequestError(404, 'this server cannot poll its watches on demand');
+    const key = url.searchParams.get('watch') ?? undefined;
+    void Promise.resolve().then(() => watches.checkNow!(key)).catch((error: unknown) => {
+      this.log.warn({ watch: key, err: messageOf(error) }, 'poll on demand failed');
+    });
+    await this.done(request, response, { checking: key ?? 'all' });
+  }
+
+  private async checkRegistry(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    this.auth.authorizeWrite(request);
+    const registry = this.need('registry');
+    const repository = url.searchParams.get('repository') ?? undefined;
+    void registry.checkNow(repository).catch((error: unknown) => {
+      this.log.warn({ repository, err: messageOf(error) }, 'registry check on demand failed');
+    });
+    await this.done(request, response, { checking: repository ?? 'all' });
+  }
+
+  private async vote(request: IncomingMessage, response: ServerResponse, id: string, vote: 'approve' | 'reject'): Promise<void> {
+    const credential = this.auth.authorizeWrite(request);
+    const approvals = this.need('approvals');
+    const fields = Vote.safeParse(parseFields(request, await readBody(request, this.maxBodyBytes)));
+    if (!fields.success) throw new RequestError(400, `by: ${fields.error.issues[0]!.message}`);
+    const by = fields.data.by ?? voterOf(request, credential);
+    const approval = vote === 'approve' ? await approvals.approve(id, by) : await approvals.reject(id, by);
+    this.log.info({ approval: id, vote, by }, 'approval vote');
+    await this.done(request, response, approval, '/#approvals');
+  }
+
+  /** A form post goes back to the page; an API call gets JSON. */
+  private async done(request: IncomingMessage, response: ServerResponse, value: unknown, back = '/'): Promise<void> {
+    if (isForm(request)) redirect(response, back);
+    else sendJson(response, 202, value);
+  }
+
+  private async runLog(request: IncomingMessage, response: ServerResponse, url: URL, idText: string): Promise<void> {
+    this.auth.authorizeRead(request);
+    const run = await this.run(idText);
+    const from = offsetOf(header(request, 'last-event-id') ?? url.searchParams.get('offset') ?? '0');
+    const follow = ['1', 'true'].includes(url.searchParams.get('follow') ?? '') || (request.headers.accept ?? '').includes('text/event-stream');
+    if (!follow) {
+      const log = await this.store.readLog(run.id, from);
+      sendText(response, 200, log.text, { 'x-log-offset': String(log.offset) });
+      return;
+    }
+    const stop = new AbortController();
+    const onClosing = (): void => stop.abort();
+    this.closing.signal.addEventListener('abort', onClosing, { once: true });
+    response.on('close', onClosing);
+    try {
+      await streamLog(response, { store: this.store, runId: run.id, fromOffset: from, pollMs: this.logPollMs, signal: stop.signal, logger: this.log });
+    } finally {
+      this.closing.signal.removeEventListener('abort', onClosing);
+    }
+  }
+
+  // ---- pages
+
+  private async overviewPage(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    const credential = this.auth.authorizeRead(request);
+    const limit = limitOf(url.searchParams.get('limit'), this.recentRuns);
+    const problems: string[] = [];
+    const ask = async <T>(name: string, work: (() => T | Promise<T>) | undefined): Promise<T | undefined> => {
+      if (!work) return undefined;
+      try {
+        return await work();
+      } catch (error) {
+        problems.push(`${name}: ${oneLine(messageOf(error))}`);
+        return undefined;
+      }
+    };
+    const { watches, registry, workloads, approvals, dependencies } = this.sources;
+    const [runs, w, j, wl, a, d] = await Promise.all([
+      this.store.listRuns({ limit }),
+      ask('watches', watches && (() => watches.watches())),
+      ask('registry', registry && (() => registry.jobs())),
+      ask('workloads', workloads && (() => workloads.workloads())),
+      ask('approvals', approvals && (() => approvals.pending())),
+      ask('dependencies', dependencies && (() => dependencies.dependencies())),
+    ]);
+    const data: OverviewData = {
+      storeDescription: this.store.description,
+      runs,
+      problems,
+      ...(w && { watches: w }),
+      ...(j && { jobs: j }),
+      ...(wl && { workloads: wl }),
+      ...(a && { approvals: a }),
+      ...(d && { dependencies: d }),
+    };
+    const ctx = this.pageContext(credential);
+    sendHtml(response, 200, renderOverview(data, ctx), ctx.nonce);
+  }
+
+  private async runPage(request: IncomingMessage, response: ServerResponse, idText: string): Promise<void> {
+    const credential = this.auth.authorizeRead(request);
+    const run = await this.run(idText);
+    const [log, workloads] = await Promise.all([
+      this.store.readLog(run.id),
+      this.sources.workloads ? Promise.resolve(this.sources.workloads.workloads()).catch((): readonly WorkloadInfo[] => []) : [],
+    ]);
+    const ctx = this.pageContext(credential);
+    sendHtml(response, 200, renderRunPage(run, log, workloads, ctx), ctx.nonce);
+  }
+
+  private async loginPage(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    if (!this.auth.writable) throw new RequestError(404, 'signing in is disabled: the server has no API token');
+    const ctx = this.pageContext('none');
+    sendHtml(response, 200, renderLoginPage(ctx, safeNext(url.searchParams.get('next') ?? undefined)), ctx.nonce);
+  }
+
+  private async login(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (!this.auth.writable) throw new RequestError(404, 'signing in is disabled: the server has no API token');
+    const parsed = Login.safeParse(parseFields(request, await readBody(request, this.maxBodyBytes)));
+    const next = safeNext(parsed.success ? parsed.data.next : undefined);
+    if (!parsed.success || !this.auth.tokenMatches(parsed.data.token)) {
+      this.log.warn({}, 'sign-in with a wrong token');
+      const ctx = this.pageContext('none');
+      sendHtml(response, 403, renderLoginPage(ctx, next, parsed.success ? 'Wrong token.' : parsed.error.issues[0]!.message), ctx.nonce);
+      return;
+    }
+    const secure = isHttps(request) ? '; Secure' : '';
+    const attributes = `Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_MAX_AGE_S}${secure}`;
+    const cookies = [`${TOKEN_COOKIE}=${this.auth.sessionCookie()}; ${attributes}`];
+    if (parsed.data.name) cookies.push(`${USER_COOKIE}=${encodeURIComponent(parsed.data.name)}; ${attributes}`);
+    redirect(response, next, { 'set-cookie': cookies });
+  }
+
+  private pageContext(credential: Credential): PageContext {
+    const signedIn = credential !== 'none';
+    return {
+      nonce: randomBytes(16).toString('base64'),
+      voting: !this.auth.writable ? 'disabled' : signedIn ? 'allowed' : 'login',
+      signedIn,
+      now: new Date(),
+    };
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new InputError(`server ${name}`, `must be a positive number, got ${value}`);
+  return value;
+}
+
+function statusOf(error: unknown): number {
+  if (error instanceof RequestError) return error.status;
+  if (isKeelsonError(error)) {
+    if (error.code === 'KEELSON_APPROVAL_NOT_FOUND' || error.code === 'KEELSON_RUN_NOT_FOUND') return 404;
+    if (error.code === 'KEELSON_APPROVAL_CLOSED') return 409;
+    if (error.code === 'KEELSON_STORE_UNAVAILABLE') return 503;
+    return error.exitCode === 2 ? 400 : 500;
+  }
+  return 500;
+}
+
+function resultOf(error: unknown): string {
+  switch (statusOf(error)) {
+    case 400: return 'bad_request';
+    case 401: return 'unauthorized';
+    case 404: return 'not_configured';
+    case 413: return 'too_large';
+    default: return 'error';
+  }
+}
+
+/** Counts one delivery exactly once, whatever path it leaves by. */
+function countDelivery(source: 'registry' | 'github'): (result: string) => void {
+  let done = false;
+  return (result) => {
+    if (done) return;
+    done = true;
+    webhookDeliveriesTotal.inc({ source, result });
+  };
+}
+
+function wantsHtml(request: IncomingMessage, url: URL): boolean {
+  if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/webhooks/') || ['/healthz', '/readyz', '/metrics'].includes(url.pathname)) {
+    return isForm(request);
+  }
+  return true;
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function runIdOf(text: string): RunId {
+  try {
+    return parseRunId(text);
+  } catch {
+    throw new RequestError(404, `no run ${text}: not a run id (expected something like 20261123-101500-a1b2c3)`);
+  }
+}
+
+function runFilter(url: URL): { watch?: string; phase?: RunPhase; limit: number } {
+  const watch = url.searchParams.get('watch') ?? undefined;
+  const phase = url.searchParams.get('phase') ?? undefined;
+  if (phase !== undefined && !RUN_PHASES.includes(phase as RunPhase)) {
+    throw new RequestError(400, `phase: expected one of ${RUN_PHASES.join(', ')}, got "${phase}"`);
+  }
+  return { ...(watch ? { watch } : {}), ...(phase ? { phase: phase as RunPhase } : {}), limit: limitOf(url.searchParams.get('limit'), 100) };
+}
+
+function limitOf(text: string | null, fallback: number): number {
+  if (text === null || text === '') return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_LIST_LIMIT) {
+    throw new RequestError(400, `limit: expected a whole number from 1 to ${MAX_LIST_LIMIT}, got "${text}"`);
+  }
+  return Number(text);
+}
+
+function offsetOf(text: string): number {
+  if (!/^\d+$/.test(text)) throw new RequestError(400, `offset: expected a byte offset (a whole number), got "${text}"`);
+  return Number(text);
+}
+
+function voterOf(request: IncomingMessage, credential: Credential): string {
+  if (credential === 'cookie') return parseCookies(request).get(USER_COOKIE)?.trim() || 'web';
+  return 'api';
+}
+
+function isHttps(request: IncomingMessage): boolean {
+  return (request.socket as { encrypted?: boolean }).encrypted === true || header(request, 'x-forwarded-proto') === 'https';
+}
+
+function clearCookies(): string[] {
+  return [TOKEN_COOKIE, USER_COOKIE].map((name) => `${name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

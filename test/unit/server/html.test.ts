@@ -1,0 +1,116 @@
+import { expect } from 'chai';
+import { parseRunId } from '../../../src/domain/index.js';
+import { registerSecret } from '../../../src/log/index.js';
+import { RunReason, type RunRecord } from '../../../src/store/index.js';
+import { escapeHtml, html, raw } from '../../../src/server/html.js';
+import { safeNext } from '../../../src/server/http.js';
+import { sseData } from '../../../src/server/log-stream.js';
+import { formatDuration, renderOverview, renderRunPage, rolloutsOf, type PageContext } from '../../../src/server/pages.js';
+
+const CTX: PageContext = { nonce: 'n0nce', voting: 'allowed', signedIn: true, now: new Date('2026-03-01T10:05:00Z') };
+const XSS = '<script>alert("x")</script>';
+
+function run(overrides: Partial<RunRecord> = {}): RunRecord {
+  return {
+    id: parseRunId('20260301-100000-abcdef'), kind: 'build', watch: 'https://git.example/o/r.git^main', repo: 'https://git.example/o/r.git',
+    branch: 'main', commit: 'c0ffee'.padEnd(40, '1'), phase: 'running', reason: RunReason.Started, message: 'building',
+    phases: [
+      { phase: 'queued', reason: RunReason.Queued, message: 'queued', at: '2026-03-01T10:00:00.000Z' },
+      { phase: 'running', reason: RunReason.Started, message: 'building', at: '2026-03-01T10:00:05.000Z' },
+    ],
+    createdAt: '2026-03-01T10:00:00.000Z', startedAt: '2026-03-01T10:00:05.000Z',
+    ...overrides,
+  };
+}
+
+describe('HTML escaping', () => {
+  const cases: Array<[string, string]> = [
+    ['plain', 'plain'],
+    ['<b>&</b>', '&lt;b&gt;&amp;&lt;/b&gt;'],
+    [`"quoted" 'single'`, '&quot;quoted&quot; &#39;single&#39;'],
+    ['&amp;', '&amp;amp;'],
+  ];
+  for (const [input, output] of cases) {
+    it(`escapes ${JSON.stringify(input)}`, () => expect(escapeHtml(input)).to.equal(output));
+  }
+
+  it('escapes every interpolated value and keeps SafeHtml as it is', () => {
+    const page = html`<p title="${'" onmouseover="x'}">${XSS}${raw('<br>')}${html`<i>${'&'}</i>`}</p>`;
+    expect(page.value).to.equal('<p title="&quot; onmouseover=&quot;x">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;<br><i>&amp;</i></p>');
+  });
+
+  it('renders arrays joined and nothing for null, undefined and false', () => {
+    expect(html`${['a', '<', 1]}|${null}|${undefined}|${false}|${0}`.value).to.equal('a&lt;1||||0');
+  });
+
+  it('redacts registered secrets and URL credentials before escaping', () => {
+    registerSecret('s3cr3t-value-for-html');
+    expect(html`${'token=s3cr3t-value-for-html'} ${'https://bob:pw@git.example/r'}`.value)
+      .to.equal('token=[REDACTED] https://bob:[REDACTED]@git.example/r');
+  });
+
+  it('leaves no markup from run records, logs or sources in the pages', () => {
+    const hostile = run({ watch: XSS, message: XSS, commit: XSS, image: { ref: XSS, digest: XSS, pushed: true } });
+    const pages = [
+      renderRunPage(hostile, { text: `${XSS}\n`, offset: 10 }, [], CTX),
+      renderOverview({
+        storeDescription: XSS, runs: [hostile], problems: [XSS],
+        watches: [{ key: `${XSS}^main`, display: XSS, lastDone: XSS, lastError: XSS, failures: 1 }],
+        jobs: [{ key: XSS, repository: XSS, schedule: XSS, nextCheckAt: XSS, failures: 1, lastError: XSS, targetIds: [] }],
+        workloads: [{ key: XSS, policy: XSS, error: XSS, heldBy: [XSS], images: [{ container: XSS, current: XSS, candidate: XSS }] }],
+        approvals: [{ id: XSS, workload: { kind: XSS, namespace: XSS, name: XSS }, changes: [{ container: XSS, from: XSS, to: XSS }], votesRequired: 1, voters: [XSS], createdAt: XSS, deadline: XSS }],
+        dependencies: [{ key: XSS, replicas: 1, readyReplicas: 0, holders: [XSS] }],
+      }, CTX),
+    ];
+    for (const page of pages) {
+      expect(page).not.to.include('<script>alert');
+      expect(page).to.include('&lt;script&gt;alert');
+    }
+  });
+
+  it('puts the nonce on the inline style and follows the log only while the run goes', () => {
+    const live = renderRunPage(run(), { text: 'line\n', offset: 5 }, [], CTX);
+    expect(live).to.include('<style nonce="n0nce">').and.include('<script nonce="n0nce">').and.include('data-offset="5"');
+    const done = renderRunPage(run({ phase: 'succeeded', finishedAt: '2026-03-01T10:01:05.000Z' }), { text: '', offset: 0 }, [], CTX);
+    expect(done).not.to.include('<script');
+  });
+});
+
+describe('page values', () => {
+  const durations: Array<[number, string]> = [
+    [850, '850ms'], [42_000, '42s'], [185_000, '3m 05s'], [7_620_000, '2h 07m'], [3 * 86_400_000 + 4 * 3_600_000, '3d 4h'], [-1, ''],
+  ];
+  for (const [ms, text] of durations) {
+    it(`formats ${ms} ms as "${text}"`, () => expect(formatDuration(ms)).to.equal(text));
+  }
+
+  it('links a run to the workloads that rolled out its digest', () => {
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const withImage = run({ image: { ref: 'reg/app:main', digest, pushed: true } });
+    const workloads = [
+      { key: 'default/deployment/web', images: [{ container: 'app', current: 'reg/app:main', rolledOut: { image: 'reg/app:main', digest, at: 'now' } }] },
+      { key: 'default/deployment/pinned', images: [{ container: 'app', current: 'x', rolledOut: { image: `reg/app:main@${digest}`, at: 'now' } }] },
+      { key: 'default/deployment/other', images: [{ container: 'app', current: 'reg/app:old', rolledOut: { image: 'reg/app:old', digest: 'sha256:00', at: 'now' } }] },
+    ];
+    expect(rolloutsOf(withImage, workloads)).to.deep.equal(['default/deployment/web', 'default/deployment/pinned']);
+    expect(rolloutsOf(run(), workloads)).to.deep.equal([]);
+  });
+
+  const nexts: Array<[string | undefined, string]> = [
+    ['/runs/x', '/runs/x'], [undefined, '/'], ['//evil.example/', '/'], ['/\\evil.example', '/'], ['https://evil.example/', '/'],
+  ];
+  for (const [next, safe] of nexts) {
+    it(`goes back to ${safe} after signing in with next=${next}`, () => expect(safeNext(next)).to.equal(safe));
+  }
+});
+
+describe('server-sent event data', () => {
+  const cases: Array<[string, string]> = [
+    ['one\n', 'data: one\ndata: \n'],
+    ['a\nb', 'data: a\ndata: b\n'],
+    ['crlf\r\nand cr\r', 'data: crlf\ndata: and cr\ndata: \n'],
+  ];
+  for (const [text, data] of cases) {
+    it(`frames ${JSON.stringify(text)}`, () => expect(sseData(text)).to.equal(data));
+  }
+});
