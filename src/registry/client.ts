@@ -451,7 +451,8 @@ function mediaTypeOf(body: Buffer): string | undefined {
   }
 }
 
-function networkCode(error: unknown): string | undefined {
+/** The `code` of a network error or of one of its causes (undici wraps them). */
+export function networkCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
     const code = (current as { code?: unknown }).code;

@@ -2,7 +2,7 @@
  * The registry client: OCI distribution API over undici, credentials from the Makisu-style
  * registry config, docker config.json and pull secrets, and docker-style image references.
  */
-export { RegistryClient, MANIFEST_MEDIA_TYPES, type RegistryClientOptions, type RepositoryInput } from './client.js';
+export { RegistryClient, MANIFEST_MEDIA_TYPES, networkCode, type RegistryClientOptions, type RepositoryInput } from './client.js';
 export {
   parseImageReference, formatImageReference, normalizeRegistryHost, isLoopbackHost, DOCKER_HUB,
   type ImageReference, type RepositoryRef,
@@ -17,3 +17,4 @@ export {
   type RegistryConfigEntry,
 } from './credentials.js';
 export type { Credentials, CredentialLookup, Manifest, RateLimitState, RequestOptions } from './types.js';
+export { parseRetryAfter } from './http-headers.js';
