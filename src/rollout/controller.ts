@@ -14,7 +14,7 @@ import { isManaged, readWorkloadSettings, type WorkloadSettings } from './schema
 import { computeTargets } from './targets.js';
 import {
   RolloutOutcome, workloadKey, type ContainerChange, type DigestResolver, type ImageEventSource, type ImageTarget,
-  type ImageUpdate, type RolloutRecord, type RolloutResult, type WorkloadKind, type WorkloadRef,
+  type ImageUpdate, type RolloutRecord, type RolloutResult, type WorkloadImageTarget, type WorkloadKind, type WorkloadRef,
 } from './types.js';
 
 export interface RolloutControllerOptions {
@@ -143,12 +143,34 @@ export class RolloutController {
     await Promise.allSettled([...this.queues.values()]);
   }
 
-  /** What the registry watcher should poll now. */
+  /** The distinct images polled now, one per (repository, tag, mode), with their workloads: for status pages and benchmarks. */
   targets(): ImageTarget[] {
     const sources = [...this.tracked.entries()]
       .filter(([, t]) => t.settings)
       .map(([key, t]) => ({ key, settings: t.settings!, images: t.images }));
     return computeTargets(sources);
+  }
+
+  /** Every watched container of every `keel.sh/trigger: poll` workload, for the registry watcher. */
+  watchTargets(): WorkloadImageTarget[] {
+    const out: WorkloadImageTarget[] = [];
+    for (const [key, t] of this.tracked) {
+      const s = t.settings;
+      if (!s || s.trigger !== 'poll') continue;
+      for (const image of t.images) {
+        out.push({
+          id: `${key}/${image.init ? 'init:' : ''}${image.container}`,
+          repository: image.repository,
+          current: image.tag,
+          ...(image.digest ? { currentDigest: image.digest } : {}),
+          policy: s.policy,
+          matchTag: s.matchTag,
+          matchPreRelease: s.matchPreRelease,
+          schedule: s.pollSchedule,
+        });
+      }
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
   /** Keys (`namespace/kind/name`) of the workloads being followed, with the error of those skipped. */
@@ -253,7 +275,7 @@ export class RolloutController {
     // Coalesces the burst of the initial list (and of a rollout touching many workloads) into one call.
     this.targetsTimer = setTimeout(() => {
       this.targetsTimer = undefined;
-      Promise.resolve(source.setTargets(this.targets())).catch((error: unknown) => this.logger.error({ err: messageOf(error) }, 'setting registry targets failed'));
+      Promise.resolve(source.setTargets(this.watchTargets())).catch((error: unknown) => this.logger.error({ err: messageOf(error) }, 'setting registry targets failed'));
     }, 50);
   }
 

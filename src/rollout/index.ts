@@ -16,5 +16,6 @@ export {
 export { buildImagePatch, buildAnnotationPatch, podTemplateOf, containersOf, type KubeWorkload } from './patch.js';
 export { WorkloadApi, patchOnFreshState, statusOf, apiMessage } from './kube.js';
 export { computeTargets } from './targets.js';
+export { RegistryWatcherSource } from './registry-source.js';
 export { AnnotationError, ApprovalNotFoundError, ApprovalClosedError, RolloutPatchError } from './errors.js';
 export * from './types.js';

@@ -3,6 +3,7 @@ import cron from 'node-cron';
 import { Duration } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
 import { BooleanText, parsePolicy, translateGoRegexp, type Policy } from '../policy/index.js';
+import { parseSchedule } from '../registry-watch/index.js';
 import { AnnotationError } from './errors.js';
 
 /** Keel's default poll schedule (types.KeelPollDefaultSchedule). */
@@ -31,10 +32,16 @@ const KEELSON_ONLY: ReadonlySet<SettingName> = new Set(['pinDigest']);
 const CRON_DESCRIPTORS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
 
 /**
- * Keel's schedules (robfig/cron with seconds): `@every 1m30s`, the descriptors, six fields with
+ * Keel's schedules (robfig/cron with seconds) as the registry watcher runs them (at least 1s): `@every 1m30s`, the descriptors, six fields with
  * seconds first; five-field cron is accepted too and means what it means everywhere else.
  */
 export function isPollSchedule(text: string): boolean {
+  try {
+    // The registry watcher's own parser, so anything accepted here is a schedule it can run.
+    parseSchedule(text);
+  } catch {
+    return false;
+  }
   const trimmed = text.trim();
   if (trimmed.startsWith('@every')) {
     const duration = Duration.tryParse(trimmed);

@@ -1,3 +1,5 @@
+import type { Policy } from '../policy/index.js';
+
 /** The workload kinds keelson rolls, as Keel does. */
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob';
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet', 'CronJob'];
@@ -48,11 +50,32 @@ export interface ImageUpdate {
 }
 
 /**
- * Where image changes come from. The registry watcher implements it; the controller tells it what
- * to watch and listens. Kept this small so a webhook or a test can drive the controller too.
+ * One watched container of one workload, as a registry watcher takes it (src/registry-watch's
+ * WatchTarget has the same shape with a parsed schedule): the watcher groups these into one poll
+ * job per distinct image.
+ */
+export interface WorkloadImageTarget {
+  /** `namespace/kind/name/container` (init containers: `.../init:container`) */
+  readonly id: string;
+  readonly repository: string;
+  /** The tag running now */
+  readonly current: string;
+  /** The digest the spec pins, when it does */
+  readonly currentDigest?: string;
+  readonly policy: Policy;
+  readonly matchTag: boolean;
+  readonly matchPreRelease: boolean;
+  /** Keel's pollSchedule text */
+  readonly schedule: string;
+}
+
+/**
+ * Where image changes come from. The registry watcher (through RegistryWatcherSource) implements
+ * it; the controller tells it what to watch (the full set, each time it changes) and listens.
+ * Kept this small so a webhook or a test can drive the controller too.
  */
 export interface ImageEventSource {
-  setTargets(targets: readonly ImageTarget[]): void | Promise<void>;
+  setTargets(targets: readonly WorkloadImageTarget[]): void | Promise<void>;
   /** Returns a function that removes the listener. */
   onUpdate(listener: (update: ImageUpdate) => void): () => void;
 }

@@ -1,37 +1,14 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { ApprovalBook, approvalStatus, describeChanges, workloadKey, type Approval } from '../../rollout/index.js';
-import { createStore, type Store } from '../../store/index.js';
-
-interface StoreFlags {
-  readonly stateDir?: string;
-  readonly redis?: string;
-}
+import { addStoreOptions, withStoreFromOptions, type StoreFlags } from '../store-options.js';
 
 interface VoteFlags extends StoreFlags {
   readonly voter?: string;
 }
 
-function withStoreOptions(command: Command): Command {
-  return command
-    .option('--state-dir <dir>', 'file store directory (default: $XDG_STATE_HOME/keelson)')
-    .option('--redis <url>', 'use the Redis store at this URL instead of files');
-}
-
-async function openStore(flags: StoreFlags): Promise<Store> {
-  return createStore({
-    ...(flags.stateDir !== undefined ? { stateDir: flags.stateDir } : {}),
-    ...(flags.redis !== undefined ? { redisUrl: flags.redis } : {}),
-  });
-}
-
 async function withBook<T>(flags: StoreFlags, work: (book: ApprovalBook) => Promise<T>): Promise<T> {
-  const store = await openStore(flags);
-  try {
-    return await work(new ApprovalBook(store));
-  } finally {
-    await store.close();
-  }
+  return withStoreFromOptions(flags, (store) => work(new ApprovalBook(store)));
 }
 
 function defaultVoter(): string {
@@ -52,7 +29,7 @@ function line(approval: Approval, now: Date): string {
  * update within its approval interval.
  */
 export function registerApproveCommand(program: Command): void {
-  withStoreOptions(program
+  addStoreOptions(program
     .command('approve')
     .description('vote for a pending update (keel.sh/approvals); applied once it has its votes')
     .argument('<id>', 'the approval id, as `keelson approvals` and the workload\'s events show it')
@@ -62,7 +39,7 @@ export function registerApproveCommand(program: Command): void {
       process.stdout.write(`${line(approval, new Date())}\n`);
     });
 
-  withStoreOptions(program
+  addStoreOptions(program
     .command('reject')
     .description('reject a pending update; it will not be asked for again')
     .argument('<id>', 'the approval id')
@@ -72,7 +49,7 @@ export function registerApproveCommand(program: Command): void {
       process.stdout.write(`${line(approval, new Date())}\n`);
     });
 
-  withStoreOptions(program
+  addStoreOptions(program
     .command('approvals')
     .description('list updates waiting for approval: ID, status, votes, deadline, workload, changes')
     .option('--json', 'print JSON'))

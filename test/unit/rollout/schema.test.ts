@@ -95,7 +95,7 @@ describe('rollout annotations', () => {
 
   describe('poll schedules', () => {
     const cases: Array<[string, boolean]> = [
-      ['@every 1m', true], ['@every 1m30s', true], ['@every 500ms', true], ['@hourly', true], ['@daily', true],
+      ['@every 1m', true], ['@every 1m30s', true], ['@every 500ms', false], ['@every 1s', true], ['@hourly', true], ['@daily', true],
       ['0 */5 * * * *', true], ['*/10 * * * *', true], ['@every', false], ['@every soon', false], ['@every 0s', false],
       ['61 * * * * *', false], ['* * *', false], ['', false], ['@fortnightly', false],
     ];

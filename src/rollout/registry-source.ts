@@ -1,0 +1,48 @@
+import { messageOf } from '../errors.js';
+import { silentLogger, type Logger } from '../log/index.js';
+import { parseSchedule, type RegistryChange, type RegistryWatcher } from '../registry-watch/index.js';
+import type { ImageEventSource, ImageUpdate, WorkloadImageTarget } from './types.js';
+
+/**
+ * Connects the controller to src/registry-watch: the workload targets become the watcher's
+ * targets (added, updated and removed by id, so its baselines survive), and each RegistryChange
+ * becomes an ImageUpdate. A target the watcher refuses is logged and left out; the others go on.
+ */
+export class RegistryWatcherSource implements ImageEventSource {
+  private readonly known = new Set<string>();
+  private readonly logger: Logger;
+
+  constructor(private readonly watcher: Pick<RegistryWatcher, 'addTarget' | 'removeTarget' | 'subscribe'>, logger?: Logger) {
+    this.logger = (logger ?? silentLogger()).child({ part: 'rollout-source' });
+  }
+
+  setTargets(targets: readonly WorkloadImageTarget[]): void {
+    const next = new Set<string>();
+    for (const target of targets) {
+      try {
+        this.watcher.addTarget({
+          id: target.id,
+          repository: target.repository,
+          current: target.current,
+          ...(target.currentDigest ? { currentDigest: target.currentDigest } : {}),
+          policy: target.policy,
+          matchTag: target.matchTag,
+          matchPreRelease: target.matchPreRelease,
+          schedule: parseSchedule(target.schedule, `${target.id}: keel.sh/pollSchedule`),
+        });
+        next.add(target.id);
+      } catch (error) {
+        this.logger.error({ target: target.id, err: messageOf(error) }, 'target not watched');
+      }
+    }
+    for (const id of this.known) if (!next.has(id)) this.watcher.removeTarget(id);
+    this.known.clear();
+    for (const id of next) this.known.add(id);
+  }
+
+  onUpdate(listener: (update: ImageUpdate) => void): () => void {
+    return this.watcher.subscribe((change: RegistryChange) => {
+      listener({ repository: change.repository, tag: change.newTag, ...(change.newDigest ? { digest: change.newDigest } : {}) });
+    });
+  }
+}
