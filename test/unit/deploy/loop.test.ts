@@ -23,6 +23,8 @@ describe('deployTags', () => {
   }
 });
 
+type Overrides = Omit<Partial<LocalDeployLoopOptions>, 'pipeline'> & { pipeline?: unknown };
+
 describe('LocalDeployLoop options', () => {
   let dir: string;
   let store: Store;
@@ -32,11 +34,12 @@ describe('LocalDeployLoop options', () => {
     store = await FileStore.open({ stateDir: dir });
   });
   after(async () => {
+    await reader.close();
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
 
-  const options = (overrides: Partial<LocalDeployLoopOptions> & { pipeline?: unknown } = {}): LocalDeployLoopOptions => ({
+  const options = (overrides: Overrides = {}): LocalDeployLoopOptions => ({
     store,
     registryReader: reader,
     registry: '127.0.0.1:5000',
@@ -45,7 +48,7 @@ describe('LocalDeployLoop options', () => {
     pipeline: PipelineSpec.parse(overrides.pipeline ?? { build: { image: 'team/app' }, deploy: { command: ['/ci.sh'] } }),
   });
 
-  const rejected: Array<[string, Partial<LocalDeployLoopOptions> & { pipeline?: unknown }, string]> = [
+  const rejected: Array<[string, Overrides, string]> = [
     ['a pipeline without deploy:', { pipeline: { build: { image: 'team/app' } } }, 'pipeline.deploy:'],
     ['a deploy without an image', { pipeline: { deploy: { command: ['/ci.sh'] } } }, 'pipeline.deploy.image:'],
     ['a registry that is not host[:port]', { registry: 'http://127.0.0.1:5000' }, 'registry:'],
