@@ -1,21 +1,9 @@
-import { execFile } from 'node:child_process';
 import { expect } from 'chai';
-
-interface Result {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { runKeelson, type CliResult } from '../../support/cli.js';
 
 /** Runs the real CLI entry point, as a user would. */
-function keelson(...args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, KEELSON_LOG_LEVEL: 'silent' } },
-      (error, stdout, stderr) => {
-        const status = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ status, stdout, stderr });
-      });
-  });
+function keelson(...args: string[]): Promise<CliResult> {
+  return runKeelson(args);
 }
 
 describe('keelson policy', function () {

@@ -4,12 +4,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FileStore, RedisStore, RunReason, type RunRecord } from '../../../src/store/index.js';
 import { startRedis, type RunningRedis } from '../../support/redis.js';
 import { newRun } from './contract.js';
+import { CLI_ENTRY, REPO_ROOT as ROOT } from '../../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 interface CliResult {
   readonly status: number | null;
@@ -17,10 +16,10 @@ interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `keelson ARGS` as a user would, from source through tsx. */
+/** Runs `keelson ARGS` as a user would; streams stdout for `logs -f`. */
 function keelson(args: readonly string[], onStdout?: (text: string) => void): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, [...CLI_ENTRY, ...args], {
       cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KEELSON_LOG_LEVEL: 'silent' },
     });
     let stdout = '';
