@@ -2,7 +2,7 @@ import { LocalExecutor, type LocalExecutorOptions } from './local/local-executor
 import type { Executor } from './types.js';
 
 export type { Executor, ExecutionRequest, ExecutionResult, SourceTree, RunLogSink } from './types.js';
-export { LocalExecutor, isLoopbackHost, type LocalExecutorOptions } from './local/local-executor.js';
+export { LocalExecutor, type LocalExecutorOptions } from './local/local-executor.js';
 export { expandTags, toImageTag } from './local/image-build.js';
 export { runCommand } from './local/process.js';
 

@@ -1,4 +1,5 @@
 import type { RunId } from '../../domain/index.js';
+import { isLoopbackHost } from '../../registry/index.js';
 import { RunReason } from '../../store/types.js';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
 import { buildAndPushImage } from './image-build.js';
@@ -12,12 +13,6 @@ export interface LocalExecutorOptions {
   readonly isInsecureRegistry?: (host: string) => boolean;
   /** Extra environment for steps and builders. @default process.env */
   readonly baseEnv?: NodeJS.ProcessEnv;
-}
-
-/** Loopback registries are reached over plain HTTP, as docker does. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
 }
 
 /**

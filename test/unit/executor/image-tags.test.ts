@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { expandTags, isLoopbackHost, toImageTag } from '../../../src/executor/index.js';
+import { expandTags, toImageTag } from '../../../src/executor/index.js';
 
 describe('image tags', () => {
   const source = { dir: '/tmp/x', repo: '/r', branch: 'feature/login', commit: '0123456789abcdef0123456789abcdef01234567' };
@@ -15,10 +15,4 @@ describe('image tags', () => {
   for (const [input, expected] of tags) {
     it(`makes a tag of ${JSON.stringify(input).slice(0, 20)}`, () => expect(toImageTag(input)).to.equal(expected));
   }
-  it('treats loopback registries as plain HTTP, as docker does', () => {
-    expect(isLoopbackHost('127.0.0.1:5000')).to.equal(true);
-    expect(isLoopbackHost('localhost:5000')).to.equal(true);
-    expect(isLoopbackHost('[::1]:5000')).to.equal(true);
-    expect(isLoopbackHost('registry.example.com')).to.equal(false);
-  });
 });
