@@ -10,7 +10,7 @@ import { materializeCommit, type WatchSpec } from '../git/index.js';
 import type { Logger } from '../log/index.js';
 import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
 import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
-import { defaultStateDir, type Store } from '../store/index.js';
+import { defaultStateDir, type RunRecord, type Store } from '../store/index.js';
 import { collect } from './program.js';
 import { addStoreOptions, openStoreFromOptions, type StoreFlags } from './store-options.js';
 
@@ -55,7 +55,14 @@ export interface PipelineSetup {
  * Reads flags and the config file, checks them all before anything runs, and wires the store,
  * executor and pipeline runner. Flags win over the config file.
  */
-export async function setUpPipeline(flags: PipelineFlags, logger: Logger, echo?: (text: string) => void): Promise<PipelineSetup> {
+export interface PipelineHooks {
+  /** Each run's output as it comes (e.g. the terminal for `keelson run`). */
+  readonly echo?: (text: string) => void;
+  /** Called when a run reaches a terminal phase (metrics, reporters). */
+  readonly onRunFinished?: (run: RunRecord) => void;
+}
+
+export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks: PipelineHooks = {}): Promise<PipelineSetup> {
   const file = flags.config ? await loadKeelsonFile(flags.config) : undefined;
   const pipeline = pipelineFrom(flags, file);
   const executorKind = flags.executor ?? file?.executor ?? 'local';
@@ -106,7 +113,8 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, echo?:
     workspaceDir: path.join(workRoot, 'workspaces'),
     keepWorkspaces: flags.debug === true,
     logger,
-    ...(echo ? { echo } : {}),
+    ...(hooks.echo ? { echo: hooks.echo } : {}),
+    ...(hooks.onRunFinished ? { onRunFinished: hooks.onRunFinished } : {}),
   });
   return {
     store, runner, executor, credentials,

@@ -7,6 +7,8 @@ import { registerRunsCommand } from './runs.js';
 import { registerLogsCommand } from './logs.js';
 import { registerWatchCommand } from './watch.js';
 import { registerRunCommand } from './run.js';
+import { registerReleaseCommand } from './release.js';
+import { registerDaemonCommand } from './daemon.js';
 
 /** Each command lives in its own module and adds itself to the program here. */
 export function registerCommands(program: Command): void {
@@ -18,4 +20,6 @@ export function registerCommands(program: Command): void {
   registerLogsCommand(program);
   registerWatchCommand(program);
   registerRunCommand(program);
+  registerReleaseCommand(program);
+  registerDaemonCommand(program);
 }

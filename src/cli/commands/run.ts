@@ -20,7 +20,7 @@ export function registerRunCommand(program: Command): void {
     const head = await createHeadReader(given).readHead();
     // Record the run under the branch that was checked out, not under "HEAD".
     const spec = given.branch ? given : parseWatchSpec(`${target}^${head.branch}`);
-    const setup = await setUpPipeline(flags, logger, (text) => process.stdout.write(text));
+    const setup = await setUpPipeline(flags, logger, { echo: (text) => process.stdout.write(text) });
     const stop = abortOnStopSignal();
     try {
       const outcome = await setup.runner.trigger({ watch: spec, branch: head.branch, commit: head.commit, skipped: [] }, stop.signal);
