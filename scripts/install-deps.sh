@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# Installs what keelson's tests and local builds need: Debian packages (git, buildah, a real OCI
-# registry, redis, busybox for scratch test images), npm packages, and the Go-built test cluster
-# binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
-# kwokctl), which are cached under ~/.cache/keelson-test-cluster and built only when missing.
+# Installs what keelson needs on a fresh Debian machine and builds it.
+#   scripts/install-deps.sh          git and buildah (local runs and image builds), npm packages, dist/
+#   scripts/install-deps.sh --test   also what the test suite runs for real: a registry, Redis,
+#                                    RabbitMQ, Chromium, busybox for scratch images, and the Go-built
+#                                    test cluster (kube-apiserver, controller-manager, scheduler,
+#                                    kubectl, etcd, kwok, kwokctl), cached under
+#                                    ~/.cache/keelson-test-cluster and built only when missing.
+# Safe to run again: every step skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(git ca-certificates openssl buildah docker-registry redis-server busybox-static apache2-utils uidmap)
+packages=(git ca-certificates buildah uidmap)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(openssl docker-registry redis-server rabbitmq-server busybox-static apache2-utils chromium)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,15 +24,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The Debian packages start system services we do not use; the tests start their own on free ports.
-for svc in docker-registry redis-server; do
+# The Debian packages start system services on their default ports; the tests start their own
+# instances on free ports, so the system ones are stopped to keep the machine quiet.
+for svc in docker-registry redis-server rabbitmq-server; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" >/dev/null 2>&1 || true
   fi
 done
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund --loglevel=error
 fi
+npm run --silent build
 
-bash test/cluster/ensure-binaries.sh >/dev/null
+if [ "${1:-}" = "--test" ]; then
+  # Go >= 1.26 builds the test cluster (machines of this kind ship it; Debian's golang-go is too old).
+  command -v go >/dev/null 2>&1 || { echo "install-deps: the test cluster needs Go >= 1.26 on PATH" >&2; exit 1; }
+  bash test/cluster/ensure-binaries.sh >/dev/null
+fi
