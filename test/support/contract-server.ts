@@ -273,6 +273,10 @@ export async function startContractServer(options: ContractServerOptions = {}): 
         if (releases.some((r) => r.repo === repo && r.tag_name === body.tag_name)) {
           return githubError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'already_exists', field: 'tag_name' }] });
         }
+        // GitHub checks that the target is a branch or a commit of the repository; here `main` is the one branch.
+        if (body.target_commitish !== undefined && body.target_commitish !== 'main' && !/^[0-9a-f]{40}$/.test(body.target_commitish)) {
+          return githubError(422, 'Validation Failed', { errors: [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }] });
+        }
         const release: GitHubRelease = {
           id: nextId++, repo, tag_name: body.tag_name, name: body.name ?? null, body: body.body ?? null,
           target_commitish: body.target_commitish ?? 'main', draft: body.draft ?? false, prerelease: body.prerelease ?? false, assets: [],
