@@ -36,7 +36,7 @@ h2{font-size:1.05em;margin:1.6em 0 .5em}h1{font-size:1.3em}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:var(--head);font-weight:600;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
-.muted{color:var(--muted)}.empty{color:var(--muted);font-style:italic}
+.muted{color:var(--muted)}.nowrap{white-space:nowrap}.empty{color:var(--muted);font-style:italic}
 .phase{display:inline-block;padding:0 .5em;border-radius:1em;border:1px solid currentColor;font-size:12px;white-space:nowrap}
 .phase-succeeded{color:var(--ok)}.phase-failed,.phase-interrupted{color:var(--bad)}.phase-running,.phase-queued{color:var(--run)}.phase-skipped,.phase-cancelled{color:var(--muted)}
 .error{color:var(--bad)}.warn{color:var(--warn)}
@@ -85,7 +85,7 @@ ${watches.map((w) => {
 function runsSection(runs: readonly RunRecord[], workloads: readonly WorkloadInfo[], ctx: PageContext): SafeHtml {
   return html`<section id="runs"><h2>Recent runs (${runs.length})</h2>
 ${runs.length === 0 ? html`<p class="empty">No runs yet.</p>` : html`<table><thead><tr><th>Run</th><th>Watch</th><th>Commit</th><th>Phase</th><th>Started</th><th>Duration</th><th>Image</th><th>Rolled out to</th></tr></thead><tbody>
-${runs.map((run) => html`<tr><td class="mono"><a href="/runs/${encodeURIComponent(run.id)}">${run.id}</a></td><td>${run.watch}</td>
+${runs.map((run) => html`<tr><td class="mono nowrap"><a href="/runs/${encodeURIComponent(run.id)}">${run.id}</a></td><td>${run.watch}</td>
 <td class="mono">${shortCommit(run.commit)}</td><td>${phaseBadge(run.phase)} <span class="muted">${run.reason}</span></td>
 <td>${timeCell(run.startedAt ?? run.createdAt, ctx.now)}</td><td class="num">${runDuration(run, ctx.now)}</td>
 <td class="mono">${imageCell(run)}</td><td>${rolloutsOf(run, workloads).join(', ')}</td></tr>`)}
@@ -165,7 +165,7 @@ var pre=document.getElementById('log');if(!window.EventSource||!pre)return;
 var url='/api/runs/'+encodeURIComponent(pre.dataset.run)+'/log?follow=1&offset='+encodeURIComponent(pre.dataset.offset);
 var es=new EventSource(url);
 es.addEventListener('log',function(e){var bottom=pre.scrollTop+pre.clientHeight>=pre.scrollHeight-4;pre.appendChild(document.createTextNode(e.data));pre.dataset.offset=e.lastEventId;if(bottom)pre.scrollTop=pre.scrollHeight;});
-es.addEventListener('end',function(e){es.close();var d={};try{d=JSON.parse(e.data)}catch(x){}var b=document.querySelector('#phase .phase');if(b&&d.phase){b.textContent=d.phase;b.className='phase phase-'+d.phase;}var f=document.getElementById('follow');if(f)f.textContent='Run ended: '+(d.phase||'');});
+es.addEventListener('end',function(e){es.close();var d={};try{d=JSON.parse(e.data)}catch(x){}var b=document.querySelector('#phase .phase');if(b&&d.phase){b.textContent=d.phase;b.className='phase phase-'+d.phase;}var f=document.getElementById('follow');if(f){f.textContent='Run ended: '+(d.phase||'')+'. ';var a=document.createElement('a');a.href=location.pathname;a.textContent='Reload for the final timeline';f.appendChild(a);}});
 })();`;
 
 function timeline(phases: readonly PhaseTransition[], now: Date): SafeHtml {

@@ -347,6 +347,16 @@ describe('status server over HTTP with a real FileStore', function () {
       expect(events.at(-1)).to.deep.equal({ event: 'end', data: '{"phase":"succeeded"}' });
     });
 
+    it('end when the server closes, so shutdown does not wait for a build', async () => {
+      const run = await seedRun(temp.store, { phase: 'running', log: 'busy\n' });
+      const s = await start();
+      const res = await fetch(`${s.url}/api/runs/${run.id}/log?follow=1`);
+      const reading = readEvents(res, () => false);
+      await s.close();
+      const events = await reading;
+      expect(events.map((e) => e.event)).to.deep.equal(['log']);
+    });
+
     it('resume after the offset a reconnecting client already has', async () => {
       const res = await fetch(`${server.url}/api/runs/${finished.id}/log?follow=1`, { headers: { 'last-event-id': String('step 1\n'.length) } });
       const events = await readEvents(res, (e) => e.some((x) => x.event === 'end'));
