@@ -198,7 +198,7 @@ export class LocalDeployLoop {
     return this.collect(async () => {
       const before = this.failures();
       await this.watcher.checkNow(this.repository);
-      return { checked: this.options.tags.length, failed: Math.max(0, this.failures() - before) };
+      return { checked: this.watcher.status().length, failed: Math.max(0, this.failures() - before) };
     });
   }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { PipelineSpec } from '../../../src/config/index.js';
-import { LocalDeployLoop, type LocalDeployLoopOptions } from '../../../src/deploy/index.js';
+import { DeployReason, LocalDeployLoop, type LocalDeployLoopOptions } from '../../../src/deploy/index.js';
 import { newRunId } from '../../../src/domain/index.js';
 import { parseDockerConfig, RegistryClient } from '../../../src/registry/index.js';
 import { FileStore, RunReason, type RunRecord, type Store } from '../../../src/store/index.js';
@@ -147,6 +147,24 @@ describe('LocalDeployLoop against a real docker-registry and buildah', function 
     expect(runs.map((run) => [run.phase, run.reason])).to.deep.equal([['failed', RunReason.TimedOut]]);
   });
 
+  it('records a deploy stopped by stop() as interrupted, and deploys that build again on the next start', async () => {
+    const store = await openStore('interrupted');
+    const watch = '/src/stopped^main';
+    const digest = await pushImage(registry!, 'stopped/app', 'main', { content: 'deploy stopped' });
+    const build = await recordBuildRun(store, watch, 'abc'.padEnd(40, '2'), `${registry!.host}/stopped/app:main`, digest);
+    const slow = loop(store, 'stopped/app', { command: ['/bin/busybox', 'sleep', '600'] }, { watchKey: watch });
+    const pending = slow.recordBuild(build);
+    while (!(await deployRuns(store)).some((run) => run.phase === 'running')) await new Promise((resolve) => setTimeout(resolve, 100));
+    await slow.stop();
+    const { runs } = await pending;
+    expect(runs.map((run) => [run.phase, run.reason])).to.deep.equal([['interrupted', RunReason.Shutdown]]);
+    expect(await store.getState(`deployed:${digest}`)).to.equal(undefined);
+
+    const next = loop(store, 'stopped/app', { command: SHOW_CONTENT }, { watchKey: watch });
+    const again = await next.pollOnce();
+    expect(again.runs.map((run) => [run.phase, run.image?.digest])).to.deep.equal([['succeeded', digest]]);
+  });
+
   it('pulls from a registry with basic auth through an auth file', async () => {
     const secured = await startRegistry({ auth: true });
     try {
@@ -170,6 +188,18 @@ describe('LocalDeployLoop against a real docker-registry and buildah', function 
         expect(text).to.include('auth two');
         expect(text).to.not.include(secured.password!);
         await deployer.stop();
+
+        // Without the auth file buildah cannot pull: a failed run that says so.
+        const digest = await pushImage(secured, 'secret/other', 'main', { content: 'auth three' });
+        const build = await recordBuildRun(store, '/src/secret^main', 'd'.repeat(40), `${secured.host}/secret/other:main`, digest);
+        const noAuth = new LocalDeployLoop({
+          store, registryReader: authClient, registry: secured.host, tags: ['main'], env: buildahInvocation().env,
+          pipeline: PipelineSpec.parse({ build: { image: 'secret/other' }, deploy: { command: SHOW_CONTENT } }),
+        });
+        loops.push(noAuth);
+        const failed = await noAuth.recordBuild(build);
+        expect(failed.runs.map((run) => [run.phase, run.reason])).to.deep.equal([['failed', DeployReason.PullFailed]]);
+        expect(failed.runs[0]!.message).to.include(`could not pull ${secured.host}/secret/other@${digest}`);
       } finally {
         await authClient.close();
       }
