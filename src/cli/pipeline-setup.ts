@@ -25,6 +25,8 @@ export interface PipelineFlags extends StoreFlags {
   readonly image?: string;
   readonly template?: string;
   readonly debug?: boolean;
+  readonly workers?: string;
+  readonly supersede?: boolean;
 }
 
 export function addPipelineOptions(command: Command): Command {
@@ -38,6 +40,8 @@ export function addPipelineOptions(command: Command): Command {
     .option('--registry-config <file>', 'registry credentials and TLS settings (registry/registry-template.yaml)')
     .option('--image <name>', 'build the Dockerfile at the repository root as this image, e.g. team/app')
     .option('--template <file>', 'builder Job template for the kubernetes executor')
+    .option('--workers <n>', 'runs going at once across watches; runs of one watch stay in order (default: 1)')
+    .option('--supersede', 'cancel a running build when a newer commit of the same watch lands (default: build it, then the newest)')
     .option('--debug', 'keep every workspace and run namespace');
 }
 
@@ -60,6 +64,7 @@ export interface PipelineHooks {
   readonly echo?: (text: string) => void;
   /** Called when a run reaches a terminal phase (metrics, reporters). */
   readonly onRunFinished?: (run: RunRecord) => void;
+  readonly onRunStarted?: (run: RunRecord) => void;
 }
 
 export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks: PipelineHooks = {}): Promise<PipelineSetup> {
@@ -83,6 +88,10 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     ...(flags.stateDir ?? (flags.redis ? undefined : file?.stateDir) ? { stateDir: flags.stateDir ?? file?.stateDir } : {}),
     ...(flags.redis ?? (flags.stateDir ? undefined : file?.redis) ? { redis: flags.redis ?? file?.redis } : {}),
   };
+  const workers = flags.workers === undefined ? 1 : Number(flags.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new UsageError(`--workers: "${flags.workers}" is not a whole number between 1 and 64`);
+  }
   const store = await openStoreFromOptions(storeFlags);
   const workRoot = storeFlags.stateDir ?? (storeFlags.redis ? path.join(os.tmpdir(), 'keelson') : defaultStateDir());
   const authDir = path.join(workRoot, 'auth');
@@ -112,9 +121,11 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     ...(registry ? { registry } : {}),
     workspaceDir: path.join(workRoot, 'workspaces'),
     keepWorkspaces: flags.debug === true,
+    workers,
     logger,
     ...(hooks.echo ? { echo: hooks.echo } : {}),
     ...(hooks.onRunFinished ? { onRunFinished: hooks.onRunFinished } : {}),
+    ...(hooks.onRunStarted ? { onRunStarted: hooks.onRunStarted } : {}),
   });
   return {
     store, runner, executor, credentials,
@@ -151,4 +162,11 @@ export function pipelineFrom(flags: PipelineFlags, file: KeelsonFile | undefined
     ...(build ? { build } : {}),
     ...(file?.deploy ? { deploy: file.deploy } : {}),
   };
+}
+
+/** A TCP port from a flag (0 asks the system for a free one). */
+export function parsePort(text: string, flag: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag}: "${text}" is not a port number`);
+  return port;
 }

@@ -1,4 +1,4 @@
-import type { Duration } from '../domain/index.js';
+import { SupersededError, type Duration } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import type { StateStore } from '../store/types.js';
@@ -28,6 +28,9 @@ export interface GitWatcherOptions {
   readonly logger?: Logger;
   /** @default Math.random */
   readonly random?: () => number;
+  /** Cancel a running build when a newer commit of the same watch arrives (the signal's reason
+   * is a SupersededError), instead of letting it finish. @default false: coalesce */
+  readonly supersede?: boolean;
 }
 
 const DEFAULTS = {
@@ -58,6 +61,8 @@ export interface WatchStatus {
 
 interface Run {
   readonly commit: string;
+  /** Aborted on shutdown (with the watcher) or when a newer commit supersedes this one. */
+  readonly abort: AbortController;
   done: Promise<void>;
 }
 
@@ -110,6 +115,7 @@ export class GitWatcher {
   private readonly abort = new AbortController();
   private readonly runEnded = new Set<(ok: boolean) => void>();
   private started = false;
+  private readonly supersede: boolean;
 
   constructor(options: GitWatcherOptions) {
     this.trigger = options.trigger;
@@ -119,6 +125,7 @@ export class GitWatcher {
     this.maxCronJitterMs = options.maxCronJitter?.milliseconds ?? DEFAULTS.maxCronJitterMs;
     this.maxBackoffMs = options.maxBackoff?.milliseconds ?? DEFAULTS.maxBackoffMs;
     this.random = options.random ?? Math.random;
+    this.supersede = options.supersede ?? false;
     this.log = options.logger ?? silentLogger();
     const readerFor = options.headReader ?? createHeadReader;
     const seen = new Set<string>();
@@ -260,7 +267,12 @@ export class GitWatcher {
       if (head.commit === watch.running.commit || head.commit === watch.pending?.commit) return;
       if (watch.pending) watch.skipped.push(watch.pending.commit);
       watch.pending = head;
-      watch.log.info({ commit: head.commit, running: watch.running.commit }, 'commit queued behind the running build');
+      if (this.supersede) {
+        watch.log.info({ commit: head.commit, running: watch.running.commit }, 'newer commit supersedes the running build');
+        watch.running.abort.abort(new SupersededError(head.commit));
+      } else {
+        watch.log.info({ commit: head.commit, running: watch.running.commit }, 'commit queued behind the running build');
+      }
       return;
     }
     if (head.commit === watch.lastDone) return;
@@ -268,19 +280,20 @@ export class GitWatcher {
   }
 
   private startRun(watch: Watch, head: Head, skipped: readonly string[]): void {
-    const run: Run = { commit: head.commit, done: Promise.resolve() };
+    const abort = new AbortController();
+    const run: Run = { commit: head.commit, abort, done: Promise.resolve() };
     watch.running = run;
-    run.done = this.execute(watch, head, skipped);
+    run.done = this.execute(watch, head, skipped, AbortSignal.any([this.abort.signal, abort.signal]));
   }
 
-  private async execute(watch: Watch, head: Head, skipped: readonly string[]): Promise<void> {
+  private async execute(watch: Watch, head: Head, skipped: readonly string[], runSignal: AbortSignal): Promise<void> {
     const signal = this.abort.signal;
     watch.log.info({ commit: head.commit, branch: head.branch, skipped: skipped.length }, 'new commit, triggering pipeline');
     let ok = false;
     try {
-      ({ ok } = await this.trigger.trigger({ watch: watch.spec, commit: head.commit, branch: head.branch, skipped }, signal));
+      ({ ok } = await this.trigger.trigger({ watch: watch.spec, commit: head.commit, branch: head.branch, skipped }, runSignal));
     } catch (error) {
-      if (!signal.aborted) watch.log.error({ commit: head.commit, reason: messageOf(error) }, 'pipeline trigger failed');
+      if (!runSignal.aborted) watch.log.error({ commit: head.commit, reason: messageOf(error) }, 'pipeline trigger failed');
     }
     if (signal.aborted) {
       watch.running = undefined;

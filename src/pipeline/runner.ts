@@ -1,11 +1,11 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseRepositoryPipeline, type PipelineSpec } from '../config/index.js';
-import { newRunId, type RunId } from '../domain/index.js';
+import { isSuperseded, newRunId, Slots, type RunId } from '../domain/index.js';
 import { isKeelsonError, messageOf } from '../errors.js';
 import type { ExecutionResult, Executor } from '../executor/types.js';
 import type { Logger } from '../log/index.js';
-import { RunReason, type RunKind, type RunRecord, type Store } from '../store/types.js';
+import { RunReason, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/types.js';
 import type { PipelineEvent, PipelineOutcome, SourceMaterializer } from './types.js';
 
 /** The file a repository may commit to carry its own pipeline. */
@@ -28,6 +28,11 @@ export interface PipelineRunnerOptions {
   readonly echo?: (text: string) => void;
   /** Called when a run reaches a terminal phase. */
   readonly onRunFinished?: (run: RunRecord) => void;
+  /** Called when a run starts (commit statuses: pending). */
+  readonly onRunStarted?: (run: RunRecord) => void;
+  /** Runs going at once across all watches; the others wait `queued`. Runs of one watch are
+   * always in order (the watcher starts one at a time). @default 1 */
+  readonly workers?: number;
 }
 
 /**
@@ -38,8 +43,11 @@ export interface PipelineRunnerOptions {
 export class PipelineRunner {
   private readonly retries = new Map<string, RunId>();
   private readonly givenUp = new Set<string>();
+  private readonly slots: Slots;
 
-  constructor(private readonly options: PipelineRunnerOptions) {}
+  constructor(private readonly options: PipelineRunnerOptions) {
+    this.slots = new Slots(options.workers ?? 1);
+  }
 
   /**
    * Marks runs left `queued` or `running` by a process that died (kill -9, power loss) as
@@ -81,9 +89,29 @@ export class PipelineRunner {
     this.retries.delete(key);
 
     const id = newRunId();
-    await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting to start', retryOf, skippedCommits: event.skipped.length > 0 ? event.skipped : undefined });
+    await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting for a worker', retryOf, skippedCommits: event.skipped.length > 0 ? event.skipped : undefined });
     const log = logger.child({ run: id, watch: event.watch.key, commit: event.commit.slice(0, 12) });
-    await store.transitionRun(id, 'running', RunReason.Started, `running ${event.commit.slice(0, 12)}`);
+    let release: () => void;
+    try {
+      release = await this.slots.acquire(signal);
+    } catch {
+      const [phase, reason, message] = isSuperseded(signal.reason)
+        ? ['cancelled', RunReason.Superseded, `${signal.reason.message} before it started`] as const
+        : ['interrupted', RunReason.Shutdown, 'keelson was stopped before this run started'] as const;
+      this.options.onRunFinished?.(await store.transitionRun(id, phase, reason, message));
+      return { ok: false, runId: id };
+    }
+    try {
+      return await this.runStarted(event, id, log, signal);
+    } finally {
+      release();
+    }
+  }
+
+  private async runStarted(event: PipelineEvent, id: RunId, log: Logger, signal: AbortSignal): Promise<PipelineOutcome> {
+    const { store } = this.options;
+    const started = await store.transitionRun(id, 'running', RunReason.Started, `running ${event.commit.slice(0, 12)}`);
+    this.options.onRunStarted?.(started);
     log.info('run started');
 
     const workspace = path.join(this.options.workspaceDir, id);
@@ -102,10 +130,16 @@ export class PipelineRunner {
       result = { ok: false, reason: RunReason.ExecutorError, message: messageOf(error) };
     }
     await appending;
+    let phase: RunPhase = result.ok ? 'succeeded' : 'failed';
     if (!result.ok && signal.aborted && result.reason !== RunReason.TimedOut) {
-      result = { ...result, reason: RunReason.Shutdown, message: 'keelson was stopped while this run was going' };
+      if (isSuperseded(signal.reason)) {
+        phase = 'cancelled';
+        result = { ...result, reason: RunReason.Superseded, message: signal.reason.message };
+      } else {
+        phase = 'interrupted';
+        result = { ...result, reason: RunReason.Shutdown, message: 'keelson was stopped while this run was going' };
+      }
     }
-    const phase = result.ok ? 'succeeded' : signal.aborted && result.reason === RunReason.Shutdown ? 'interrupted' : 'failed';
     const finished = await store.transitionRun(id, phase, result.reason, result.message, { exitCode: result.exitCode, image: result.image });
     log[result.ok ? 'info' : 'warn']({ phase, reason: result.reason, detail: result.message, digest: result.image?.digest }, 'run finished');
     // A failed run's workspace stays for inspection; `keelson runs` shows where.

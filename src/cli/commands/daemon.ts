@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { InputError, UsageError } from '../../errors.js';
+import { InputError } from '../../errors.js';
 import { GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
 import { createLogger, registerSecret, type Logger } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController } from '../../rollout/index.js';
 import { createServer, recordRunFinished, type GitPushEvent, type ServerSources } from '../../server/index.js';
-import { addPipelineOptions, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
+import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
 
@@ -43,7 +43,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--schedule <schedule>', 'git poll schedule (default: @every 30s)');
   addPipelineOptions(command).action(async (flags: DaemonFlags) => {
     const logger = createLogger();
-    const port = parsePort(flags.port);
+    const port = flags.port === undefined ? undefined : parsePort(flags.port, '--port');
     const setup = await setUpPipeline(flags, logger, { onRunFinished: recordRunFinished });
     const file = setup.file;
     const stops: Array<() => Promise<void>> = [];
@@ -92,6 +92,7 @@ export function registerDaemonCommand(program: Command): void {
         const gitWatcher = new GitWatcher({
           watches: specs, trigger: setup.runner, state: setup.store, logger,
           schedule: flags.schedule ?? file?.schedule ?? '@every 30s',
+          supersede: flags.supersede === true,
         });
         gitWatcher.start();
         stops.push(() => gitWatcher.stop());
@@ -118,13 +119,6 @@ export function registerDaemonCommand(program: Command): void {
       await setup.store.close();
     }
   });
-}
-
-function parsePort(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--port: "${text}" is not a port number`);
-  return port;
 }
 
 async function readSecretFile(file: string | undefined, flag: string): Promise<string | undefined> {

@@ -2,13 +2,15 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { createHeadReader, GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
 import { createLogger } from '../../log/index.js';
-import { addPipelineOptions, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
+import { createServer } from '../../server/index.js';
+import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
 import { untilStopSignal } from '../signals.js';
 
 interface WatchFlags extends PipelineFlags {
   readonly schedule?: string;
   readonly once?: boolean;
+  readonly ui?: string;
 }
 
 /**
@@ -22,7 +24,8 @@ export function registerWatchCommand(program: Command): void {
     .description('watch git repositories (remote URLs or local paths, REPO^BRANCH) and run the pipeline for each new commit')
     .argument('[repos...]', 'repositories to watch: URL or path, optionally ^branch (default: the remote HEAD)')
     .option('--schedule <schedule>', '"@every 30s" or a cron expression (default: @every 30s)')
-    .option('--once', 'check every watch once, run what is new, wait and exit');
+    .option('--once', 'check every watch once, run what is new, wait and exit')
+    .option('--ui <port>', 'serve the status page and JSON API on this port (127.0.0.1)');
   addPipelineOptions(command).action(async (repos: string[], flags: WatchFlags) => {
     const logger = createLogger();
     const setup = await setUpPipeline(flags, logger);
@@ -43,6 +46,7 @@ export function registerWatchCommand(program: Command): void {
         trigger: setup.runner,
         state: setup.store,
         schedule: flags.schedule ?? setup.file?.schedule ?? '@every 30s',
+        supersede: flags.supersede === true,
         logger,
       });
       if (flags.once) {
@@ -52,8 +56,15 @@ export function registerWatchCommand(program: Command): void {
         return;
       }
       watcher.start();
+      const ui = flags.ui === undefined ? undefined : await createServer({
+        store: setup.store,
+        logger,
+        sources: { watches: { watches: () => watcher.status(), checkNow: (key) => watcher.pollOnce(key) } },
+      }).listen(parsePort(flags.ui, '--ui'), '127.0.0.1');
+      if (ui) logger.info({ url: ui.url }, 'status page listening');
       const signal = await untilStopSignal();
       logger.info({ signal }, 'stopping');
+      await ui?.close();
       await watcher.stop();
     } finally {
       await setup.dispose();
