@@ -16,3 +16,4 @@ export {
   type RegistryNotification, type RegistryPush, type RegistryFormat,
 } from './webhooks.js';
 export { RequestError } from './errors.js';
+export { gitWatcherSources, registryWatcherSource, approvalBookSource, watchesForPush, repositoryIdentity } from './adapters.js';

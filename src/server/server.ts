@@ -295,6 +295,7 @@ class StatusServer implements KeelsonServer {
     const watches = this.need('watches');
     if (typeof watches.checkNow !== 'function') throw new RequestError(404, 'this server cannot poll its watches on demand');
     const key = url.searchParams.get('watch') ?? undefined;
+    if (key !== undefined && !(await watches.watches()).some((w) => w.key === key)) throw new RequestError(404, `no watch ${key}`);
     void Promise.resolve().then(() => watches.checkNow!(key)).catch((error: unknown) => {
       this.log.warn({ watch: key, err: messageOf(error) }, 'poll on demand failed');
     });

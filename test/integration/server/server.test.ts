@@ -4,22 +4,13 @@ import { registerSecret } from '../../../src/log/index.js';
 import { ApprovalBook, type Approval } from '../../../src/rollout/index.js';
 import { RunReason, type RunRecord } from '../../../src/store/index.js';
 import {
-  createServer, signGitHubBody, type ApprovalSource, type ListeningServer, type Readiness, type ServerOptions,
+  approvalBookSource, createServer, signGitHubBody, type ListeningServer, type Readiness, type ServerOptions,
 } from '../../../src/server/index.js';
 import { openTempStore, RecordingPushSink, RecordingRegistry, seedRun, type TempStore } from './fixtures.js';
 
 const TOKEN = `tok-${randomBytes(12).toString('hex')}`;
 const HOOK_SECRET = `hook-${randomBytes(12).toString('hex')}`;
 const COMMIT = 'a1b2c3d4'.repeat(5);
-
-/** The rollout controller's approvals in the same store, as the daemon wires them. */
-function approvalSource(book: ApprovalBook): ApprovalSource {
-  return {
-    pending: async () => (await book.list()).filter((a) => !a.rejected && a.voters.length < a.votesRequired),
-    approve: (id, by) => book.approve(id, by, new Date()),
-    reject: (id, by) => book.reject(id, by, new Date()),
-  };
-}
 
 interface SseEvent {
   readonly event: string;
@@ -87,7 +78,7 @@ describe('status server over HTTP with a real FileStore', function () {
     watchChecks = [];
     server = await start({
       sources: {
-        registry, gitPush: pushes, approvals: approvalSource(book),
+        registry, gitPush: pushes, approvals: approvalBookSource(book),
         watches: { watches: () => [{ key: 'https://git.example/team/app.git^main', display: 'https://git.example/team/app.git^main', failures: 0 }], checkNow: (key) => watchChecks.push(key) },
       },
       auth: { token: TOKEN },
@@ -289,6 +280,9 @@ describe('status server over HTTP with a real FileStore', function () {
       const res = await post('/api/watches/check', {}, { authorization: `Bearer ${TOKEN}` });
       expect(res.status).to.equal(202);
       expect(watchChecks).to.deep.equal([undefined]);
+      const unknown = await post('/api/watches/check?watch=nope%5Emain', {}, { authorization: `Bearer ${TOKEN}` });
+      expect(unknown.status).to.equal(404);
+      expect(watchChecks).to.deep.equal([undefined]);
     });
 
     it('work from the page after signing in, and refuse a cross-site form', async () => {
@@ -311,7 +305,7 @@ describe('status server over HTTP with a real FileStore', function () {
     });
 
     it('are disabled without a configured token', async () => {
-      const s = await start({ sources: { approvals: approvalSource(book) } });
+      const s = await start({ sources: { approvals: approvalBookSource(book) } });
       const res = await fetch(`${s.url}/api/approvals/${approval.id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
       expect(res.status).to.equal(403);
       expect(await res.json()).to.deep.equal({ error: 'mutating endpoints are disabled: the server has no API token' });
