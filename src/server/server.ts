@@ -62,6 +62,7 @@ class StatusServer implements KeelsonServer {
   private readonly routes: readonly Route[];
   /** Aborted by close(): ends every live log stream. */
   private readonly closing = new AbortController();
+  private listening = false;
 
   constructor(options: ServerOptions) {
     this.store = options.store;
@@ -85,6 +86,9 @@ class StatusServer implements KeelsonServer {
   };
 
   async listen(port: number, host: string = DEFAULTS.host): Promise<ListeningServer> {
+    // One listener per server: close() ends the live log streams of this instance.
+    if (this.listening) throw new InputError('server listen', 'already listening; create another server for a second port');
+    this.listening = true;
     const server = createHttpServer(this.handler);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -140,6 +144,7 @@ class StatusServer implements KeelsonServer {
 
   private async dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://keelson.invalid');
+    response.once('finish', () => this.log.debug({ method: request.method, path: url.pathname, status: response.statusCode }, 'http request'));
     try {
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
       if (matching.length === 0) throw new RequestError(404, `no such page: ${url.pathname}`);

@@ -186,6 +186,7 @@ export interface ListeningServer {
 }
 
 export interface KeelsonServer {
+  /** Listens once (a second call throws). @default host 127.0.0.1; pass '0.0.0.0' in a pod */
   listen(port: number, host?: string): Promise<ListeningServer>;
   /** The request handler, for callers that own the http.Server (tests, TLS). */
   readonly handler: (request: IncomingMessage, response: ServerResponse) => void;
