@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { Duration } from '../domain/index.js';
@@ -62,19 +63,42 @@ const KNOWN_OPTIONS = new Set(['credentials', 'pageSize', 'requestsPerSecond', '
 /** A repository given as `host/path` text (docker normalisation applies) or already parsed. */
 export type RepositoryInput = string | RepositoryRef;
 
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
+
 interface Exchange {
-  readonly method: 'GET' | 'HEAD';
+  readonly method: Method;
   readonly url: URL;
   readonly accept?: string;
-  /** The token scope to ask for; also selects credentials */
+  /** The token scope to ask for (space-separated for several); also selects credentials */
   readonly scope?: string;
+  /** Request headers besides user agent, accept and authorization */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A Buffer, so that a retry sends it again whole */
+  readonly body?: Buffer;
+  /** Hand a 2xx answer's body over unread, for blob downloads */
+  readonly stream?: boolean;
 }
 
 interface Answer {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly body: Buffer;
+  /** The unread body of a 2xx answer to a `stream` exchange */
+  readonly stream?: Readable;
 }
+
+/** What `pushBlob` did: mounted from another repository of the registry, or uploaded. */
+export type BlobPushResult = 'mounted' | 'uploaded';
+
+export interface PushBlobOptions extends RequestOptions {
+  /** Try a cross-repository mount from this repository of the same registry first. */
+  readonly mountFrom?: string;
+  /** Blobs larger than this go up in PATCH chunks of this size; smaller ones in one PUT. @default 16 MiB */
+  readonly chunkSize?: number;
+}
+
+/** Largest blob sent in one request; larger ones go up in chunks of this size. */
+export const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
 
 /**
  * Failures mid-exchange that may pass on a second try. Refused, DNS and connect timeouts fail at
@@ -161,6 +185,129 @@ export class RegistryClient {
     return true;
   }
 
+  /**
+   * A blob's content as a stream (GET /v2/<name>/blobs/<digest>). A redirect to another origin
+   * (a storage backend's signed URL) is followed without our credentials.
+   */
+  async getBlob(repository: RepositoryInput, digest: string, options: RequestOptions = {}): Promise<{ size?: number; stream: Readable }> {
+    const repo = toRepositoryRef(repository);
+    const context = { registry: repo.registry, repository: repo.repository };
+    let url = this.url(repo, `blobs/${digest}`);
+    for (let redirects = 0; ; redirects++) {
+      const answer = await this.exchange(context, { method: 'GET', url, scope: repositoryScope(repo.repository), stream: true }, options.signal);
+      const location = header(answer.headers, 'location');
+      if ([301, 302, 303, 307, 308].includes(answer.status) && location && redirects < 5) {
+        const next = new URL(location, url);
+        if (next.origin === url.origin) {
+          url = next;
+          continue;
+        }
+        const storage = await this.send('GET', next, { 'user-agent': this.userAgent }, options.signal, { stream: true });
+        if (!storage.stream) throw new RegistryResponseError(context, storage.status, `GET blob ${digest} from ${next.origin}: HTTP ${storage.status}`);
+        return { ...sizeOf(storage), stream: storage.stream };
+      }
+      if (answer.status === 404) throw this.notFound(context, answer, 'blob', digest);
+      this.expectOk(context, answer, `GET blob ${digest}`);
+      return { ...sizeOf(answer), stream: answer.stream! };
+    }
+  }
+
+  /**
+   * Puts a blob into a repository. With `mountFrom`, first asks the registry to mount it from
+   * that repository (`POST .../blobs/uploads/?mount=&from=`): 201 means done without a byte sent;
+   * 202 opens an ordinary upload. `content` is only called when bytes must be sent: one PUT for
+   * blobs up to `chunkSize`, else PATCH chunks and a closing PUT. The digest is checked before the
+   * upload is closed.
+   */
+  async pushBlob(repository: RepositoryInput, digest: string, size: number,
+    content: () => Promise<AsyncIterable<Buffer>> | AsyncIterable<Buffer>, options: PushBlobOptions = {}): Promise<BlobPushResult> {
+    const repo = toRepositoryRef(repository);
+    const context = { registry: repo.registry, repository: repo.repository };
+    const chunkSize = positiveInteger('chunkSize', options.chunkSize ?? DEFAULT_CHUNK_SIZE);
+    const scope = [repositoryScope(repo.repository, ['pull', 'push']),
+      ...(options.mountFrom ? [repositoryScope(options.mountFrom)] : [])].join(' ');
+    const start = this.url(repo, 'blobs/uploads/');
+    if (options.mountFrom) {
+      start.searchParams.set('mount', digest);
+      start.searchParams.set('from', options.mountFrom);
+    }
+    const opened = await this.exchange(context, { method: 'POST', url: start, scope }, options.signal);
+    if (opened.status === 201 && options.mountFrom) return 'mounted';
+    this.expectStatus(context, opened, 202, `POST blob upload for ${digest}`);
+    let location = this.uploadLocation(context, opened, start);
+
+    const hash = createHash('sha256');
+    let offset = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const patch = async (chunk: Buffer) => {
+      const answer = await this.exchange(context, {
+        method: 'PATCH', url: location, scope, body: chunk,
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + chunk.length - 1}` },
+      }, options.signal);
+      this.expectStatus(context, answer, 202, `PATCH blob ${digest} at ${offset}`);
+      location = this.uploadLocation(context, answer, location);
+      offset += chunk.length;
+    };
+    for await (const piece of await content()) {
+      hash.update(piece);
+      pending.push(piece);
+      pendingBytes += piece.length;
+      // Small blobs stay whole for one PUT; large ones leave in chunkSize pieces as they arrive.
+      while (size > chunkSize && pendingBytes >= chunkSize) {
+        const all = Buffer.concat(pending);
+        await patch(all.subarray(0, chunkSize));
+        pending = [all.subarray(chunkSize)];
+        pendingBytes = pending[0]!.length;
+      }
+    }
+    const rest = Buffer.concat(pending);
+    const actual = `sha256:${hash.digest('hex')}`;
+    if (offset + rest.length !== size || (digest.startsWith('sha256:') && actual !== digest)) {
+      throw new RegistryResponseError(context, undefined, `blob ${digest}: the source sent ${offset + rest.length} bytes hashing to ${actual}, expected ${size} bytes`);
+    }
+    if (size > chunkSize && rest.length > 0) await patch(rest);
+    const last = size > chunkSize ? Buffer.alloc(0) : rest;
+    location.searchParams.set('digest', digest);
+    const closed = await this.exchange(context, {
+      method: 'PUT', url: location, scope, body: last, headers: { 'content-type': 'application/octet-stream' },
+    }, options.signal);
+    this.expectStatus(context, closed, 201, `PUT blob ${digest}`);
+    return 'uploaded';
+  }
+
+  /**
+   * Puts a manifest with its exact bytes and media type (PUT /v2/<name>/manifests/<reference>);
+   * resolves to the digest the registry reports, which must equal the bytes' own.
+   */
+  async putManifest(repository: RepositoryInput, reference: string, manifest: Pick<Manifest, 'mediaType' | 'body'>,
+    options: RequestOptions = {}): Promise<string> {
+    const repo = toRepositoryRef(repository);
+    const context = { registry: repo.registry, repository: repo.repository };
+    const answer = await this.exchange(context, {
+      method: 'PUT', url: this.url(repo, `manifests/${reference}`), scope: repositoryScope(repo.repository, ['pull', 'push']),
+      body: manifest.body, headers: { 'content-type': manifest.mediaType },
+    }, options.signal);
+    this.expectStatus(context, answer, 201, `PUT manifest ${reference}`);
+    const computed = `sha256:${createHash('sha256').update(manifest.body).digest('hex')}`;
+    const reported = header(answer.headers, 'docker-content-digest');
+    if (reported && reported !== computed) {
+      throw new RegistryResponseError(context, answer.status, `PUT manifest ${reference}: the registry stored digest ${reported}, the bytes sent hash to ${computed}`);
+    }
+    return computed;
+  }
+
+  /** The Location of an upload session, resolved; it must stay on the registry's origin. */
+  private uploadLocation(context: RegistryErrorContext, answer: Answer, base: URL): URL {
+    const location = header(answer.headers, 'location');
+    if (!location) throw new RegistryResponseError(context, answer.status, 'blob upload answer has no Location');
+    const url = new URL(location, base);
+    if (url.origin !== base.origin) {
+      throw new RegistryResponseError(context, answer.status, `blob upload continues at another host (${url.host}); refusing to send credentials there`);
+    }
+    return url;
+  }
+
   /** Every tag of the repository, following `Link: <...>; rel="next"` pages of `pageSize`. */
   async listTags(repository: RepositoryInput, options: RequestOptions = {}): Promise<string[]> {
     const repo = toRepositoryRef(repository);
@@ -238,10 +385,11 @@ export class RegistryClient {
       let answer: Answer;
       try {
         answer = await this.send(exchange.method, exchange.url, {
+          ...exchange.headers,
           'user-agent': this.userAgent,
           ...(exchange.accept ? { accept: exchange.accept } : {}),
           ...(authorization ? { authorization } : {}),
-        }, signal);
+        }, signal, { ...(exchange.body ? { body: exchange.body } : {}), ...(exchange.stream ? { stream: true } : {}) });
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
         const code = networkCode(error);
@@ -334,7 +482,8 @@ export class RegistryClient {
       throw new RegistryResponseError(context, 401, `the token realm "${url.href}" is not http(s)`);
     }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
-    if (scope) url.searchParams.set('scope', scope);
+    // Several scopes (push here, pull from a mount's source) are several `scope` parameters.
+    for (const one of scope?.split(' ').filter(Boolean) ?? []) url.searchParams.append('scope', one);
     if (credentials) url.searchParams.set('account', credentials.username);
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
     if (credentials) headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
@@ -357,11 +506,16 @@ export class RegistryClient {
     return { token, ...(parsed.expires_in === undefined ? {} : { expiresIn: parsed.expires_in }) };
   }
 
-  private async send(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>, signal?: AbortSignal): Promise<Answer> {
+  private async send(method: Method, url: URL, headers: Record<string, string>, signal?: AbortSignal,
+    extra: { body?: Buffer; stream?: boolean } = {}): Promise<Answer> {
     const response = await request(url, {
       method, headers, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs,
+      ...(extra.body ? { body: extra.body } : {}),
       ...(signal ? { signal } : {}),
     });
+    if (extra.stream && response.statusCode >= 200 && response.statusCode <= 299) {
+      return { status: response.statusCode, headers: response.headers, body: Buffer.alloc(0), stream: response.body };
+    }
     const body = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await response.body.arrayBuffer());
     if (method === 'HEAD') await response.body.dump();
     return { status: response.statusCode, headers: response.headers, body };
@@ -384,6 +538,13 @@ export class RegistryClient {
 
   private expectOk(context: RegistryErrorContext, answer: Answer, what: string): void {
     if (answer.status >= 200 && answer.status <= 299) return;
+    throw new RegistryResponseError(context, answer.status, `${what}: ${this.errorDetail(answer)}`);
+  }
+
+  /** Upload steps answer with one exact status (202 to go on, 201 when done); anything else is an error. */
+  private expectStatus(context: RegistryErrorContext, answer: Answer, expected: number, what: string): void {
+    if (answer.status === expected) return;
+    if (answer.status === 404) throw this.notFound(context, answer, 'repository', undefined);
     throw new RegistryResponseError(context, answer.status, `${what}: ${this.errorDetail(answer)}`);
   }
 
@@ -434,6 +595,11 @@ function toRepositoryRef(input: RepositoryInput): RepositoryRef {
   if (typeof input !== 'string') return input;
   const { registry, repository } = parseImageReference(input);
   return { registry, repository };
+}
+
+function sizeOf(answer: Answer): { size?: number } {
+  const length = Number(header(answer.headers, 'content-length'));
+  return Number.isInteger(length) && length >= 0 ? { size: length } : {};
 }
 
 function header(headers: Answer['headers'], name: string): string | undefined {

@@ -2,7 +2,10 @@
  * The registry client: OCI distribution API over undici, credentials from the Makisu-style
  * registry config, docker config.json and pull secrets, and docker-style image references.
  */
-export { RegistryClient, MANIFEST_MEDIA_TYPES, networkCode, type RegistryClientOptions, type RepositoryInput } from './client.js';
+export {
+  RegistryClient, MANIFEST_MEDIA_TYPES, DEFAULT_CHUNK_SIZE, networkCode,
+  type RegistryClientOptions, type RepositoryInput, type BlobPushResult, type PushBlobOptions,
+} from './client.js';
 export {
   parseImageReference, formatImageReference, normalizeRegistryHost, isLoopbackHost, DOCKER_HUB,
   type ImageReference, type RepositoryRef,

@@ -8,6 +8,7 @@ import { registerLogsCommand } from './logs.js';
 import { registerWatchCommand } from './watch.js';
 import { registerRunCommand } from './run.js';
 import { registerReleaseCommand } from './release.js';
+import { registerPromoteCommand } from './promote.js';
 import { registerDaemonCommand } from './daemon.js';
 
 /** Each command lives in its own module and adds itself to the program here. */
@@ -21,5 +22,6 @@ export function registerCommands(program: Command): void {
   registerWatchCommand(program);
   registerRunCommand(program);
   registerReleaseCommand(program);
+  registerPromoteCommand(program);
   registerDaemonCommand(program);
 }
