@@ -51,6 +51,12 @@ export interface PipelineSetup {
   readonly executor: Executor;
   readonly file?: KeelsonFile;
   readonly credentials: CredentialLookup;
+  /** The operator's pipeline; undefined when each run reads the repository's keelson.yaml. */
+  readonly pipeline?: PipelineSpec;
+  /** Registry host[:port] that builds push to. */
+  readonly registry?: string;
+  /** The docker config file with registry credentials for builders (from --registry-config). */
+  readonly authFile?: string;
   /** Removes temporary files (the generated registry auth file). */
   dispose(): Promise<void>;
 }
@@ -130,6 +136,9 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   return {
     store, runner, executor, credentials,
     ...(file ? { file } : {}),
+    ...(pipeline ? { pipeline } : {}),
+    ...(registry ? { registry } : {}),
+    ...(authFile ? { authFile } : {}),
     dispose: async () => {
       if (authFile) await rm(authFile, { force: true });
     },

@@ -3,11 +3,11 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { InputError } from '../../errors.js';
 import { GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
-import { createLogger, registerSecret, type Logger } from '../../log/index.js';
+import { createLogger, registerSecret } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController } from '../../rollout/index.js';
-import { createServer, recordRunFinished, type GitPushEvent, type ServerSources } from '../../server/index.js';
+import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, registryWatcherSource, type ServerSources } from '../../server/index.js';
 import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
@@ -60,7 +60,7 @@ export function registerDaemonCommand(program: Command): void {
       stops.push(async () => { await registryWatcher.stop(); await client.close(); });
 
       const sources: { -readonly [K in keyof ServerSources]: ServerSources[K] } = {
-        registry: { jobs: () => registryWatcher.status(), checkNow: (repository) => registryWatcher.checkNow(repository) },
+        registry: registryWatcherSource(registryWatcher),
       };
 
       const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
@@ -79,11 +79,7 @@ export function registerDaemonCommand(program: Command): void {
         await controller.start();
         stops.push(() => controller.stop());
         sources.workloads = { workloads: () => controller.workloads() };
-        sources.approvals = {
-          pending: () => controller.approvals.list(),
-          approve: (id, by) => controller.approvals.approve(id, by, new Date()),
-          reject: (id, by) => controller.approvals.reject(id, by, new Date()),
-        };
+        sources.approvals = approvalBookSource(controller.approvals);
       }
       registryWatcher.start();
 
@@ -96,8 +92,7 @@ export function registerDaemonCommand(program: Command): void {
         });
         gitWatcher.start();
         stops.push(() => gitWatcher.stop());
-        sources.watches = { watches: () => gitWatcher.status(), checkNow: (key) => gitWatcher.pollOnce(key) };
-        sources.gitPush = { push: (event) => pollPushedWatches(gitWatcher, specs, event, logger) };
+        Object.assign(sources, gitWatcherSources(gitWatcher));
       }
 
       const server = createServer({
@@ -132,20 +127,4 @@ async function readSecretFile(file: string | undefined, flag: string): Promise<s
   if (text.length === 0) throw new InputError(file, `${flag}: the file is empty`);
   registerSecret(text);
   return text;
-}
-
-/** `host/path` of a repository URL, without scheme, credentials, `.git` or trailing slash. */
-export function repositoryIdentity(url: string): string {
-  const scp = /^[^@/]+@([^:/]+):(.+)$/.exec(url);
-  const raw = scp ? `${scp[1]}/${scp[2]}` : url.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/^[^@/]*@/, '');
-  return raw.replace(/\/+$/, '').replace(/\.git$/, '').replace(/:\d+\//, '/').toLowerCase();
-}
-
-/** A verified GitHub push polls the watches of that repository and branch at once. */
-function pollPushedWatches(watcher: GitWatcher, specs: readonly WatchSpec[], event: GitPushEvent, logger: Logger): void {
-  const pushed = new Set(event.repoUrls.map(repositoryIdentity));
-  const matching = specs.filter((spec) => spec.kind === 'remote' && pushed.has(repositoryIdentity(spec.repo))
-    && (spec.branch === undefined || spec.branch === event.branch));
-  logger.info({ branch: event.branch, commit: event.commit, watches: matching.length }, 'github push received');
-  for (const spec of matching) void watcher.pollOnce(spec.key);
 }

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { createHeadReader, GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
 import { createLogger } from '../../log/index.js';
-import { createServer } from '../../server/index.js';
+import { deployTags, LocalDeployLoop, type DeployPollResult } from '../../deploy/index.js';
+import { RegistryClient, usesPlainHttp } from '../../registry/index.js';
+import { createServer, gitWatcherSources } from '../../server/index.js';
 import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
 import { untilStopSignal } from '../signals.js';
@@ -28,7 +30,16 @@ export function registerWatchCommand(program: Command): void {
     .option('--ui <port>', 'serve the status page and JSON API on this port (127.0.0.1)');
   addPipelineOptions(command).action(async (repos: string[], flags: WatchFlags) => {
     const logger = createLogger();
-    const setup = await setUpPipeline(flags, logger);
+    // The local loop: each watch with `deploy:` runs the images its builds push.
+    const deployLoops = new Map<string, LocalDeployLoop>();
+    const deploys: Array<Promise<DeployPollResult>> = [];
+    let closeReader: () => Promise<void> = async () => {};
+    const setup = await setUpPipeline(flags, logger, {
+      onRunFinished: (run) => {
+        const loop = deployLoops.get(run.watch);
+        if (loop) deploys.push(loop.recordBuild(run));
+      },
+    });
     try {
       const specs: WatchSpec[] = [];
       const fromFile = setup.file?.watches ?? [];
@@ -39,6 +50,20 @@ export function registerWatchCommand(program: Command): void {
       if (flags.once) {
         // Bad input (a missing branch, a remote that does not exist) is reported before anything runs.
         await Promise.all(specs.map((spec) => createHeadReader(spec).readHead()));
+      }
+      if (setup.pipeline?.deploy && setup.registry) {
+        const reader = new RegistryClient({ credentials: setup.credentials, logger });
+        closeReader = () => reader.close();
+        for (const spec of specs) {
+          const branch = spec.branch ?? (await createHeadReader(spec).readHead()).branch;
+          deployLoops.set(spec.key, new LocalDeployLoop({
+            store: setup.store, registryReader: reader, pipeline: setup.pipeline, registry: setup.registry,
+            tags: deployTags(setup.pipeline, branch), watchKey: spec.key,
+            insecure: usesPlainHttp(setup.registry, setup.credentials),
+            ...(setup.authFile ? { authFile: setup.authFile } : {}),
+            logger,
+          }));
+        }
       }
       await setup.runner.recoverInterruptedRuns();
       const watcher = new GitWatcher({
@@ -52,21 +77,26 @@ export function registerWatchCommand(program: Command): void {
       if (flags.once) {
         const ok = await watcher.runOnce();
         await watcher.stop();
-        if (!ok) throw new ExitStatus(1);
+        const deployed = (await Promise.all(deploys)).flatMap((result) => result.runs);
+        await Promise.all([...deployLoops.values()].map((loop) => loop.stop()));
+        if (!ok || deployed.some((run) => run.phase !== 'succeeded')) throw new ExitStatus(1);
         return;
       }
+      for (const loop of deployLoops.values()) loop.start();
       watcher.start();
       const ui = flags.ui === undefined ? undefined : await createServer({
         store: setup.store,
         logger,
-        sources: { watches: { watches: () => watcher.status(), checkNow: (key) => watcher.pollOnce(key) } },
+        sources: { watches: gitWatcherSources(watcher).watches },
       }).listen(parsePort(flags.ui, '--ui'), '127.0.0.1');
       if (ui) logger.info({ url: ui.url }, 'status page listening');
       const signal = await untilStopSignal();
       logger.info({ signal }, 'stopping');
       await ui?.close();
       await watcher.stop();
+      await Promise.all([...deployLoops.values()].map((loop) => loop.stop()));
     } finally {
+      await closeReader();
       await setup.dispose();
       await setup.store.close();
     }
