@@ -15,6 +15,7 @@ import {
   systemClock, type Clock,
 } from './records.js';
 import { parseStoredRun } from './schema.js';
+import { isTerminal } from './types.js';
 import type {
   NewRun, RunFilter, RunPhase, RunReason, RunRecord, RunUpdate, Store,
 } from './types.js';
@@ -39,6 +40,8 @@ export interface FileStoreOptions {
 }
 
 const DEFAULTS = { lockTimeoutMs: 10_000 } as const;
+/** Run files read at once by listRuns. */
+const LIST_READ_BATCH = 64;
 
 // Run ids are DNS labels; anything else never names a file (no path tricks through an id).
 const RUN_FILE_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -58,6 +61,7 @@ const RUN_FILE_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export class FileStore implements Store {
   readonly description: string;
   private readonly queue = new KeyedQueue();
+  private readonly finishedRuns = new Map<string, RunRecord>();
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly lockTimeoutMs: number;
@@ -127,21 +131,28 @@ export class FileStore implements Store {
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     const limit = listLimit(filter);
     const dir = join(this.stateDir, 'runs');
+    const ids = (await readdir(dir)).filter((name) => !isTempName(name) && name.endsWith('.json')).map((name) => name.slice(0, -'.json'.length));
     const records: RunRecord[] = [];
-    for (const name of await readdir(dir)) {
-      if (isTempName(name) || !name.endsWith('.json')) continue;
-      const id = name.slice(0, -'.json'.length);
-      let record: RunRecord | undefined;
-      try {
-        record = await this.readRun(id, join(dir, name));
-      } catch (error) {
-        // One damaged file must not hide every other run.
-        this.logger.warn({ err: error, file: join(dir, name) }, 'skipping unreadable run record');
-        continue;
-      }
-      if (record && matchesFilter(record, filter)) records.push(record);
+    // Reads in parallel batches; finished records never change, so they are read once per process.
+    for (let start = 0; start < ids.length; start += LIST_READ_BATCH) {
+      const batch = await Promise.all(ids.slice(start, start + LIST_READ_BATCH).map((id) => this.listedRun(id, join(dir, `${id}.json`))));
+      for (const record of batch) if (record && matchesFilter(record, filter)) records.push(record);
     }
     return records.sort(compareNewestFirst).slice(0, limit);
+  }
+
+  private async listedRun(id: string, path: string): Promise<RunRecord | undefined> {
+    const cached = this.finishedRuns.get(id);
+    if (cached) return cached;
+    try {
+      const record = await this.readRun(id, path);
+      if (record && isTerminal(record.phase)) this.finishedRuns.set(id, record);
+      return record;
+    } catch (error) {
+      // One damaged file must not hide every other run.
+      this.logger.warn({ err: error, file: path }, 'skipping unreadable run record');
+      return undefined;
+    }
   }
 
   async appendLog(id: RunId, text: string): Promise<void> {
