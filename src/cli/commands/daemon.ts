@@ -1,14 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { InputError } from '../../errors.js';
+import { Duration } from '../../domain/index.js';
+import { InputError, KeelsonError, UsageError } from '../../errors.js';
+import { RedisLease } from '../../leader/index.js';
 import { GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
-import { createLogger, registerSecret } from '../../log/index.js';
+import { createLogger, registerSecret, type Logger } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController } from '../../rollout/index.js';
-import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, registryWatcherSource, type ServerSources } from '../../server/index.js';
-import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
+import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, type ApprovalSource, type ServerSources } from '../../server/index.js';
+import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
 
@@ -21,6 +23,8 @@ interface DaemonFlags extends PipelineFlags {
   readonly tokenFile?: string;
   readonly githubSecretFile?: string;
   readonly schedule?: string;
+  readonly leaderElect?: boolean;
+  readonly leaseTtl?: string;
 }
 
 /**
@@ -40,7 +44,9 @@ export function registerDaemonCommand(program: Command): void {
     .option('--no-rollouts', 'do not run the rollout controller (no cluster needed)')
     .option('--token-file <file>', 'bearer token that approve/reject and other changes through HTTP need')
     .option('--github-secret-file <file>', 'HMAC secret of GitHub push webhooks')
-    .option('--schedule <schedule>', 'git poll schedule (default: @every 30s)');
+    .option('--schedule <schedule>', 'git poll schedule (default: @every 30s)')
+    .option('--leader-elect', 'several replicas share --redis; only the elected leader polls, builds and rolls')
+    .option('--lease-ttl <duration>', 'how soon a dead leader is replaced (default: 10s)');
   addPipelineOptions(command).action(async (flags: DaemonFlags) => {
     const logger = createLogger();
     const port = flags.port === undefined ? undefined : parsePort(flags.port, '--port');
@@ -54,57 +60,47 @@ export function registerDaemonCommand(program: Command): void {
       const token = await readSecretFile(flags.tokenFile, '--token-file');
       const githubSecret = await readSecretFile(flags.githubSecretFile ?? file?.server?.githubSecretFile, '--github-secret-file');
       const specs: WatchSpec[] = (file?.watches ?? []).map((w) => parseWatchSpec(w.repo));
-
-      const client = new RegistryClient({ credentials: setup.credentials, logger });
-      const registryWatcher = new RegistryWatcher({ reader: client, store: setup.store, logger });
-      stops.push(async () => { await registryWatcher.stop(); await client.close(); });
-
-      const sources: { -readonly [K in keyof ServerSources]: ServerSources[K] } = {
-        registry: registryWatcherSource(registryWatcher),
-      };
-
       const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
+      let kubeConfig: KubeConfig | undefined;
       if (rolloutsEnabled) {
-        const kubeConfig = new KubeConfig();
+        kubeConfig = new KubeConfig();
         if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
         else kubeConfig.loadFromDefault();
-        const controller = new RolloutController({
-          kubeConfig,
-          store: setup.store,
-          source: new RegistryWatcherSource(registryWatcher, logger),
-          logger,
-          namespaces: flags.namespace ?? file?.rollouts?.namespaces ?? [],
-          resolveDigest: (repository, tag) => client.manifestDigest(repository, tag),
-        });
-        await controller.start();
-        stops.push(() => controller.stop());
-        sources.workloads = { workloads: () => controller.workloads() };
-        sources.approvals = approvalBookSource(controller.approvals);
       }
-      registryWatcher.start();
+      if (flags.leaderElect && !setup.store.description.startsWith('redis')) {
+        throw new UsageError('--leader-elect needs the shared Redis store: add --redis URL');
+      }
 
-      if (specs.length > 0) {
-        await setup.runner.recoverInterruptedRuns();
-        const gitWatcher = new GitWatcher({
-          watches: specs, trigger: setup.runner, state: setup.store, logger,
-          schedule: flags.schedule ?? file?.schedule ?? '@every 30s',
-          supersede: flags.supersede === true,
-        });
-        gitWatcher.start();
-        stops.push(() => gitWatcher.stop());
-        Object.assign(sources, gitWatcherSources(gitWatcher));
-      }
+      // The work only the leader does. Built afresh for each term: a stopped watcher stays stopped.
+      let work: DaemonWork | undefined;
+      const startWork = async (): Promise<void> => {
+        work = await startDaemonWork({ setup, specs, kubeConfig, flags, logger });
+      };
+      const stopWork = async (): Promise<void> => {
+        const stopping = work;
+        work = undefined;
+        await stopping?.stop();
+      };
+      stops.push(stopWork);
 
       const server = createServer({
         store: setup.store,
         logger,
-        sources,
+        sources: leaderSources(() => work, specs.length > 0, rolloutsEnabled),
         auth: { ...(token ? { token } : {}), readOnlyPublic: true },
         ...(githubSecret ? { githubWebhookSecret: githubSecret } : {}),
       });
       const listening = await server.listen(port ?? file?.server?.port ?? 8080, flags.host ?? file?.server?.host ?? '0.0.0.0');
       stops.unshift(() => listening.close());
-      logger.info({ url: listening.url, watches: specs.length, rollouts: rolloutsEnabled }, 'keelson daemon started');
+
+      if (flags.leaderElect) {
+        const lease = new RedisLease({ redisUrl: flags.redis!, logger, ...(flags.leaseTtl ? { ttl: parseLeaseTtl(flags.leaseTtl) } : {}) });
+        lease.start({ onStartedLeading: startWork, onStoppedLeading: stopWork });
+        stops.push(() => lease.stop());
+      } else {
+        await startWork();
+      }
+      logger.info({ url: listening.url, watches: specs.length, rollouts: rolloutsEnabled, leaderElect: flags.leaderElect === true }, 'keelson daemon started');
 
       const signal = await untilStopSignal();
       logger.info({ signal }, 'stopping');
@@ -114,6 +110,116 @@ export function registerDaemonCommand(program: Command): void {
       await setup.store.close();
     }
   });
+}
+
+interface DaemonWork {
+  readonly registryWatcher: RegistryWatcher;
+  readonly controller?: RolloutController;
+  readonly gitWatcher?: GitWatcher;
+  stop(): Promise<void>;
+}
+
+interface DaemonWorkOptions {
+  readonly setup: PipelineSetup;
+  readonly specs: readonly WatchSpec[];
+  readonly kubeConfig?: KubeConfig;
+  readonly flags: DaemonFlags;
+  readonly logger: Logger;
+}
+
+/** Starts the registry watcher, the rollout controller and the git watches. */
+async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: DaemonWorkOptions): Promise<DaemonWork> {
+  const file = setup.file;
+  const client = new RegistryClient({ credentials: setup.credentials, logger });
+  const registryWatcher = new RegistryWatcher({ reader: client, store: setup.store, logger });
+  let controller: RolloutController | undefined;
+  if (kubeConfig) {
+    controller = new RolloutController({
+      kubeConfig,
+      store: setup.store,
+      source: new RegistryWatcherSource(registryWatcher, logger),
+      logger,
+      namespaces: flags.namespace ?? file?.rollouts?.namespaces ?? [],
+      resolveDigest: (repository, tag) => client.manifestDigest(repository, tag),
+    });
+    await controller.start();
+  }
+  registryWatcher.start();
+  let gitWatcher: GitWatcher | undefined;
+  if (specs.length > 0) {
+    // Runs left going by a previous leader (or by this process before a kill -9) are interrupted.
+    await setup.runner.recoverInterruptedRuns();
+    gitWatcher = new GitWatcher({
+      watches: specs, trigger: setup.runner, state: setup.store, logger,
+      schedule: flags.schedule ?? file?.schedule ?? '@every 30s',
+      supersede: flags.supersede === true,
+    });
+    gitWatcher.start();
+  }
+  return {
+    registryWatcher,
+    ...(controller ? { controller } : {}),
+    ...(gitWatcher ? { gitWatcher } : {}),
+    stop: async () => {
+      await gitWatcher?.stop();
+      await controller?.stop();
+      await registryWatcher.stop();
+      await client.close();
+    },
+  };
+}
+
+/** What the server shows, read from whatever work this replica is doing now (none when it is
+ * not the leader: the page still shows runs and logs from the shared store). */
+function leaderSources(current: () => DaemonWork | undefined, watches: boolean, rollouts: boolean): ServerSources {
+  const sources: { -readonly [K in keyof ServerSources]: ServerSources[K] } = {
+    registry: {
+      jobs: () => current()?.registryWatcher.status() ?? [],
+      checkNow: async (repository) => current()?.registryWatcher.checkNow(repository),
+    },
+  };
+  if (rollouts) {
+    sources.workloads = { workloads: () => current()?.controller?.workloads() ?? [] };
+    const approvals = (): ApprovalSource => {
+      const controller = current()?.controller;
+      if (!controller) throw new NotLeaderError();
+      return approvalBookSource(controller.approvals);
+    };
+    sources.approvals = {
+      pending: async () => current()?.controller ? approvals().pending() : [],
+      approve: (id, by) => approvals().approve(id, by),
+      reject: (id, by) => approvals().reject(id, by),
+    };
+  }
+  if (watches) {
+    sources.watches = {
+      watches: () => current()?.gitWatcher?.status() ?? [],
+      checkNow: (key) => current()?.gitWatcher?.pollOnce(key),
+    };
+    sources.gitPush = {
+      push: (event) => {
+        const watcher = current()?.gitWatcher;
+        return watcher ? gitWatcherSources(watcher).gitPush.push(event) : undefined;
+      },
+    };
+  }
+  return sources;
+}
+
+/** Approving on a replica that is not the leader: the client should retry on another. */
+class NotLeaderError extends KeelsonError {
+  readonly code = 'KEELSON_NOT_LEADER';
+  readonly exitCode = 1;
+  override readonly name = 'NotLeaderError';
+  constructor() {
+    super('this replica is not the leader; retry the request (the Service sends it to another replica)');
+  }
+}
+
+function parseLeaseTtl(text: string): Duration {
+  const ttl = Duration.tryParse(text);
+  if (!ttl || ttl.milliseconds < 1000) throw new UsageError(`--lease-ttl: "${text}" is not a duration of at least 1s`);
+  return ttl;
 }
 
 async function readSecretFile(file: string | undefined, flag: string): Promise<string | undefined> {

@@ -1,0 +1,20 @@
+export interface LeaderTerm {
+  /** Grows with every new term: work from an older term can be recognised */
+  readonly fence: number;
+  readonly identity: string;
+}
+
+export interface LeaderCallbacks {
+  /** Start polling, building and rolling. */
+  onStartedLeading(term: LeaderTerm): Promise<void> | void;
+  /** Stop all of it (and wait for it) — leadership was lost or the process is stopping. */
+  onStoppedLeading(): Promise<void> | void;
+}
+
+/** Exactly one of several replicas does the work at a time. */
+export interface LeaderElection {
+  readonly identity: string;
+  start(callbacks: LeaderCallbacks): void;
+  isLeader(): boolean;
+  stop(): Promise<void>;
+}
