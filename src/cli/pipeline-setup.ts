@@ -10,6 +10,7 @@ import { materializeCommit, type WatchSpec } from '../git/index.js';
 import type { Logger } from '../log/index.js';
 import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
 import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
+import { createReporters, recordReport } from '../report/index.js';
 import { defaultStateDir, type RunRecord, type Store } from '../store/index.js';
 import { collect } from './program.js';
 import { addStoreOptions, openStoreFromOptions, type StoreFlags } from './store-options.js';
@@ -69,8 +70,8 @@ export interface PipelineHooks {
   /** Each run's output as it comes (e.g. the terminal for `keelson run`). */
   readonly echo?: (text: string) => void;
   /** Called when a run reaches a terminal phase (metrics, reporters). */
-  readonly onRunFinished?: (run: RunRecord) => void;
-  readonly onRunStarted?: (run: RunRecord) => void;
+  readonly onRunFinished?: (run: RunRecord) => void | Promise<void>;
+  readonly onRunStarted?: (run: RunRecord) => void | Promise<void>;
 }
 
 export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks: PipelineHooks = {}): Promise<PipelineSetup> {
@@ -114,6 +115,13 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     ...(authFile ? { authFile } : {}),
     isInsecureRegistry: (host) => usesPlainHttp(host, credentials),
   });
+  // Commit statuses and notifications; token files are read now, so a missing one is exit 2.
+  const reporters = file?.report ? await createReporters(file.report, {
+    logger, baseDir: path.dirname(path.resolve(flags.config!)), ...(file.publicUrl ? { runPageBaseUrl: file.publicUrl } : {}),
+  }).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  }) : undefined;
   const materializer: SourceMaterializer = {
     materialize: async (watch, commit, destDir, signal) => {
       await materializeCommit(watch as WatchSpec, commit, destDir, { cacheDir: path.join(workRoot, 'git-mirrors'), signal });
@@ -130,8 +138,14 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     workers,
     logger,
     ...(hooks.echo ? { echo: hooks.echo } : {}),
-    ...(hooks.onRunFinished ? { onRunFinished: hooks.onRunFinished } : {}),
-    ...(hooks.onRunStarted ? { onRunStarted: hooks.onRunStarted } : {}),
+    onRunStarted: async (run) => {
+      if (reporters) await recordReport(store, run.id, await reporters.runStarted(run), logger);
+      await hooks.onRunStarted?.(run);
+    },
+    onRunFinished: async (run) => {
+      if (reporters) await recordReport(store, run.id, await reporters.runFinished(run), logger);
+      await hooks.onRunFinished?.(run);
+    },
   });
   return {
     store, runner, executor, credentials,
@@ -140,6 +154,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     ...(registry ? { registry } : {}),
     ...(authFile ? { authFile } : {}),
     dispose: async () => {
+      await reporters?.close();
       if (authFile) await rm(authFile, { force: true });
     },
   };

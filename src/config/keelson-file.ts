@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ReportConfig } from '../report/schema.js';
 import { PipelineSpec } from './pipeline.js';
 import { loadYamlFile, parseYamlWith } from './load.js';
 
@@ -31,6 +32,11 @@ export const KeelsonFile = PipelineSpec.extend({
     /** File holding the GitHub webhook secret (HMAC-SHA256). */
     githubSecretFile: z.string().min(1).optional(),
   }).optional(),
+  /** Where people reach the status page; commit statuses and notifications link to runs there. */
+  publicUrl: z.url().optional(),
+  /** Commit statuses and notifications. Operator-only: a repository's keelson.yaml cannot name
+   * token files or endpoints, so a commit cannot send a token file anywhere. */
+  report: ReportConfig.optional(),
   /** Rollout controller settings for the daemon. */
   rollouts: z.strictObject({
     enabled: z.boolean().default(true),

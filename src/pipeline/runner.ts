@@ -27,9 +27,9 @@ export interface PipelineRunnerOptions {
   /** Also writes each run's output here (e.g. the terminal for `keelson run`). */
   readonly echo?: (text: string) => void;
   /** Called when a run reaches a terminal phase. */
-  readonly onRunFinished?: (run: RunRecord) => void;
-  /** Called when a run starts (commit statuses: pending). */
-  readonly onRunStarted?: (run: RunRecord) => void;
+  readonly onRunFinished?: (run: RunRecord) => void | Promise<void>;
+  /** Called when a run starts (commit statuses: pending). Awaited; must not throw. */
+  readonly onRunStarted?: (run: RunRecord) => void | Promise<void>;
   /** Runs going at once across all watches; the others wait `queued`. Runs of one watch are
    * always in order (the watcher starts one at a time). @default 1 */
   readonly workers?: number;
@@ -98,7 +98,7 @@ export class PipelineRunner {
       const [phase, reason, message] = isSuperseded(signal.reason)
         ? ['cancelled', RunReason.Superseded, `${signal.reason.message} before it started`] as const
         : ['interrupted', RunReason.Shutdown, 'keelson was stopped before this run started'] as const;
-      this.options.onRunFinished?.(await store.transitionRun(id, phase, reason, message));
+      await this.options.onRunFinished?.(await store.transitionRun(id, phase, reason, message));
       return { ok: false, runId: id };
     }
     try {
@@ -111,7 +111,7 @@ export class PipelineRunner {
   private async runStarted(event: PipelineEvent, id: RunId, log: Logger, signal: AbortSignal): Promise<PipelineOutcome> {
     const { store } = this.options;
     const started = await store.transitionRun(id, 'running', RunReason.Started, `running ${event.commit.slice(0, 12)}`);
-    this.options.onRunStarted?.(started);
+    await this.options.onRunStarted?.(started);
     log.info('run started');
 
     const workspace = path.join(this.options.workspaceDir, id);
@@ -145,7 +145,7 @@ export class PipelineRunner {
     // A failed run's workspace stays for inspection; `keelson runs` shows where.
     const keep = this.options.keepWorkspaces === true || phase === 'failed';
     if (!keep) await rm(workspace, { recursive: true, force: true });
-    this.options.onRunFinished?.(finished);
+    await this.options.onRunFinished?.(finished);
     return { ok: result.ok, runId: id };
   }
 
