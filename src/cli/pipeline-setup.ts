@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { BuildSpec, loadKeelsonFile, PipelineSpec, type KeelsonFile } from '../config/index.js';
 import { Duration } from '../domain/index.js';
-import { UsageError } from '../errors.js';
+import { InputError, messageOf, UsageError } from '../errors.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import { createExecutor, type Executor } from '../executor/index.js';
 import { materializeCommit, type WatchSpec } from '../git/index.js';
 import type { Logger } from '../log/index.js';
@@ -28,6 +29,7 @@ export interface PipelineFlags extends StoreFlags {
   readonly debug?: boolean;
   readonly workers?: string;
   readonly supersede?: boolean;
+  readonly kubeconfig?: string;
 }
 
 export function addPipelineOptions(command: Command): Command {
@@ -41,6 +43,7 @@ export function addPipelineOptions(command: Command): Command {
     .option('--registry-config <file>', 'registry credentials and TLS settings (registry/registry-template.yaml)')
     .option('--image <name>', 'build the Dockerfile at the repository root as this image, e.g. team/app')
     .option('--template <file>', 'builder Job template for the kubernetes executor')
+    .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
     .option('--workers <n>', 'runs going at once across watches; runs of one watch stay in order (default: 1)')
     .option('--supersede', 'cancel a running build when a newer commit of the same watch lands (default: build it, then the newest)')
     .option('--debug', 'keep every workspace and run namespace');
@@ -85,9 +88,6 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   if (registry !== undefined && !/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/.test(registry)) {
     throw new UsageError(`--registry: "${registry}" is not a registry host[:port]`);
   }
-  if (executorKind === 'kubernetes') {
-    throw new UsageError('--executor kubernetes: not available in this build; use --executor local');
-  }
   const registryConfigPath = flags.registryConfig ?? file?.registryConfig;
   const credentials = registryConfigPath ? await loadRegistryConfig(registryConfigPath) : anonymousCredentials;
 
@@ -110,11 +110,13 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     await writeFile(authFile, toDockerConfigJson(credentials), { mode: 0o600 });
     await chmod(authFile, 0o600);
   }
-  const executor = createExecutor({
-    kind: 'local',
-    ...(authFile ? { authFile } : {}),
-    isInsecureRegistry: (host) => usesPlainHttp(host, credentials),
-  });
+  const executor = executorKind === 'kubernetes'
+    ? createExecutor({ kind: 'kubernetes', kubeConfig: loadKubeConfig(flags.kubeconfig) })
+    : createExecutor({
+      kind: 'local',
+      ...(authFile ? { authFile } : {}),
+      isInsecureRegistry: (host) => usesPlainHttp(host, credentials),
+    });
   // Commit statuses and notifications; token files are read now, so a missing one is exit 2.
   const reporters = file?.report ? await createReporters(file.report, {
     logger, baseDir: path.dirname(path.resolve(flags.config!)), ...(file.publicUrl ? { runPageBaseUrl: file.publicUrl } : {}),
@@ -193,4 +195,16 @@ export function parsePort(text: string, flag: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`${flag}: "${text}" is not a port number`);
   return port;
+}
+
+/** The kubeconfig file given, else KUBECONFIG, ~/.kube/config or the in-cluster service account. */
+export function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  try {
+    if (file) kubeConfig.loadFromFile(file);
+    else kubeConfig.loadFromDefault();
+  } catch (error) {
+    throw new InputError(file ?? 'kubeconfig', `cannot load the kubeconfig: ${messageOf(error)}`, { cause: error });
+  }
+  return kubeConfig;
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { Duration } from '../../domain/index.js';
 import { InputError, KeelsonError, UsageError } from '../../errors.js';
@@ -10,7 +10,7 @@ import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController } from '../../rollout/index.js';
 import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, type ApprovalSource, type ServerSources } from '../../server/index.js';
-import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
+import { addPipelineOptions, loadKubeConfig, parsePort, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
 
@@ -18,7 +18,6 @@ interface DaemonFlags extends PipelineFlags {
   readonly port?: string;
   readonly host?: string;
   readonly namespace?: string[];
-  readonly kubeconfig?: string;
   readonly rollouts: boolean;
   readonly tokenFile?: string;
   readonly githubSecretFile?: string;
@@ -40,7 +39,6 @@ export function registerDaemonCommand(program: Command): void {
     .option('--port <port>', 'HTTP port (default: 8080, or server.port in the config)')
     .option('--host <host>', 'HTTP bind address (default: 0.0.0.0)')
     .option('--namespace <ns>', 'watch workloads in this namespace only (repeatable; default: all)', collect)
-    .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
     .option('--no-rollouts', 'do not run the rollout controller (no cluster needed)')
     .option('--token-file <file>', 'bearer token that approve/reject and other changes through HTTP need')
     .option('--github-secret-file <file>', 'HMAC secret of GitHub push webhooks')
@@ -61,13 +59,9 @@ export function registerDaemonCommand(program: Command): void {
       const githubSecret = await readSecretFile(flags.githubSecretFile ?? file?.server?.githubSecretFile, '--github-secret-file');
       const specs: WatchSpec[] = (file?.watches ?? []).map((w) => parseWatchSpec(w.repo));
       const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
-      let kubeConfig: KubeConfig | undefined;
-      if (rolloutsEnabled) {
-        kubeConfig = new KubeConfig();
-        if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
-        else kubeConfig.loadFromDefault();
-      }
-      if (flags.leaderElect && !setup.store.description.startsWith('redis')) {
+      const kubeConfig = rolloutsEnabled ? loadKubeConfig(flags.kubeconfig) : undefined;
+      const redisUrl = flags.redis ?? file?.redis;
+      if (flags.leaderElect && !redisUrl) {
         throw new UsageError('--leader-elect needs the shared Redis store: add --redis URL');
       }
 
@@ -94,7 +88,7 @@ export function registerDaemonCommand(program: Command): void {
       stops.unshift(() => listening.close());
 
       if (flags.leaderElect) {
-        const lease = new RedisLease({ redisUrl: flags.redis!, logger, ...(flags.leaseTtl ? { ttl: parseLeaseTtl(flags.leaseTtl) } : {}) });
+        const lease = new RedisLease({ redisUrl: redisUrl!, logger, ...(flags.leaseTtl ? { ttl: parseLeaseTtl(flags.leaseTtl) } : {}) });
         lease.start({ onStartedLeading: startWork, onStoppedLeading: stopWork });
         stops.push(() => lease.stop());
       } else {
