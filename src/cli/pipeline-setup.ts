@@ -5,10 +5,10 @@ import type { Command } from 'commander';
 import { BuildSpec, loadKeelsonFile, PipelineSpec, type KeelsonFile } from '../config/index.js';
 import { Duration } from '../domain/index.js';
 import { InputError, messageOf, UsageError } from '../errors.js';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createExecutor, type Executor } from '../executor/index.js';
 import { materializeCommit, type WatchSpec } from '../git/index.js';
-import type { Logger } from '../log/index.js';
+import { registerSecret, type Logger } from '../log/index.js';
 import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
 import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
 import { createReporters, recordReport } from '../report/index.js';
@@ -120,6 +120,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   // Commit statuses and notifications; token files are read now, so a missing one is exit 2.
   const reporters = file?.report ? await createReporters(file.report, {
     logger, baseDir: path.dirname(path.resolve(flags.config!)), ...(file.publicUrl ? { runPageBaseUrl: file.publicUrl } : {}),
+    readSecret: (ref) => readSecretKey(loadKubeConfig(flags.kubeconfig), ref),
   }).catch(async (error: unknown) => {
     await store.close();
     throw error;
@@ -207,4 +208,24 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
     throw new InputError(file ?? 'kubeconfig', `cannot load the kubeconfig: ${messageOf(error)}`, { cause: error });
   }
   return kubeConfig;
+}
+
+/**
+ * One key of a Secret in keelson's own namespace (POD_NAMESPACE in a pod, else the kubeconfig
+ * context's namespace), registered as a secret the moment it is read.
+ */
+export async function readSecretKey(kubeConfig: KubeConfig, ref: { name: string; key: string }): Promise<string> {
+  const namespace = process.env.POD_NAMESPACE ?? kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? 'default';
+  const where = `secret ${namespace}/${ref.name}`;
+  let data: Record<string, string> | undefined;
+  try {
+    data = (await kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ name: ref.name, namespace })).data;
+  } catch (error) {
+    throw new InputError(where, `cannot read it: ${messageOf(error).split('\n')[0]}`, { cause: error });
+  }
+  const encoded = data?.[ref.key];
+  if (encoded === undefined) throw new InputError(where, `has no key "${ref.key}"`);
+  const value = Buffer.from(encoded, 'base64').toString('utf8').trim();
+  registerSecret(value);
+  return value;
 }
