@@ -62,6 +62,10 @@ export function startClusterAgent(kubeconfigPath: string, workdir: string): Clus
     const { namespace, name, uid } = claim.metadata ?? {};
     if (!namespace || !name || !uid || claim.spec?.volumeName || claim.metadata?.deletionTimestamp) return;
     if (claim.spec?.storageClassName !== STORAGE_CLASS) return;
+    // A pod that mounts the claim cannot be scheduled before the PV exists, so making the
+    // namespace's exec rule first means kwok knows the rule by the time that pod runs (the
+    // namespace watch alone races with a fast client: create namespace, pod, exec at once).
+    await execDirFor(namespace);
     const path = join(namespaceDir(workdir, namespace), 'volumes', name);
     await mkdir(path, { recursive: true });
     await ignoreConflict(core.createPersistentVolume({
@@ -99,7 +103,8 @@ export function startClusterAgent(kubeconfigPath: string, workdir: string): Clus
         .watch(path, {}, (type, object: T) => {
           if (type === 'ADDED' || type === 'MODIFIED') {
             onEvent(type, object).catch((error: unknown) => {
-              process.stderr.write(`cluster agent: ${path}: ${String(error)}\n`);
+              // requests still in flight when the cluster goes away fail; that is no news
+              if (!stopped) process.stderr.write(`cluster agent: ${path}: ${String(error)}\n`);
             });
           }
         }, () => { if (!stopped) setTimeout(start, 200); })

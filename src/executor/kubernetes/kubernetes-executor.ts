@@ -150,7 +150,17 @@ export class KubernetesExecutor implements Executor {
         if (p.status?.phase !== 'Running') throw new Error(`copy pod is ${p.status?.phase ?? 'unknown'}`);
       });
       request.log(`keelson: copying ${archive.bytes} bytes of source (sha256 ${archive.sha256})\n`);
-      const status = await execWithStdin(this.options.kubeConfig, namespace, pod, 'copy', unpackCommand(archive.bytes, archive.sha256), archive.file, signal);
+      // The unpack is idempotent, so a failed attempt (an exec endpoint that is not ready yet, a
+      // dropped stream) is simply repeated; a checksum mismatch fails every attempt.
+      let status: V1Status = { status: 'Failure' };
+      for (let attempt = 1; attempt <= 3 && status.status !== 'Success'; attempt++) {
+        if (attempt > 1) {
+          request.log(`keelson: copy attempt ${attempt - 1} failed (${status.message ?? 'no message'}); retrying\n`);
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+        }
+        signal.throwIfAborted();
+        status = await execWithStdin(this.options.kubeConfig, namespace, pod, 'copy', unpackCommand(archive.bytes, archive.sha256), archive.file, signal);
+      }
       if (status.status !== 'Success') {
         throw new RunStepError(RunReason.SourceFailed, `copying the source into the volume failed: ${status.message ?? status.reason ?? 'unknown error'}`);
       }

@@ -45,7 +45,7 @@ describe('KubernetesExecutor against a kwok cluster', function () {
     const logs: string[] = [];
     const req = request({ build: { image: 'team/app' } }, logs);
     const result = await new KubernetesExecutor({ kubeConfig: cluster!.kubeConfig() }).execute(req);
-    expect(result, logs.join('')).to.include({ ok: true });
+    expect(result, `${result.message}\n${logs.join("")}`).to.include({ ok: true });
     expect(result.image?.ref).to.equal('127.0.0.1:5000/team/app:main');
     expect(logs.join('')).to.contain('kaniko: building\nkaniko: pushed\n');
     const namespace = dnsLabel(`keelson-${req.runId}`);
