@@ -75,6 +75,7 @@ export interface PipelineHooks {
   /** Called when a run reaches a terminal phase (metrics, reporters). */
   readonly onRunFinished?: (run: RunRecord) => void | Promise<void>;
   readonly onRunStarted?: (run: RunRecord) => void | Promise<void>;
+  readonly onStage?: (runId: string, stage: string) => void;
 }
 
 export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks: PipelineHooks = {}): Promise<PipelineSetup> {
@@ -141,6 +142,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     workers,
     logger,
     ...(hooks.echo ? { echo: hooks.echo } : {}),
+    ...(hooks.onStage ? { onStage: hooks.onStage } : {}),
     onRunStarted: async (run) => {
       if (reporters) await recordReport(store, run.id, await reporters.runStarted(run), logger);
       await hooks.onRunStarted?.(run);

@@ -31,6 +31,8 @@ export interface RunWithDependenciesOptions {
   readonly now?: () => Date;
   /** Aborts the wait for readiness (SIGTERM during scale-up); the releases still run. */
   readonly signal?: AbortSignal;
+  /** Names what is being waited for, for a progress line; cleared before `run` starts. */
+  readonly onStage?: (stage: string | undefined) => void;
 }
 
 const DEFAULTS = {
@@ -97,6 +99,7 @@ export async function runWithDependencies<T>(options: RunWithDependenciesOptions
     }, Math.max(Math.floor(ttl / 3), 1000));
 
     const env: Record<string, string> = {};
+    if (resolved.length > 0) options.onStage?.(`waiting for ${resolved.map((r) => r.spec.name).join(', ')} to be ready`);
     await Promise.all(resolved.map(async ({ spec, ref }) => {
       const ready = await waitReady(api, ref, spec, options.readyTimeout ?? DEFAULTS.readyTimeout, options.pollInterval ?? DEFAULTS.pollInterval, options.signal);
       const service = await findService(api.core, options.namespace, spec.name, ready);
@@ -105,6 +108,7 @@ export async function runWithDependencies<T>(options: RunWithDependenciesOptions
     }));
     log.info({ dependencies: resolved.map((r) => r.spec.name) }, 'dependencies ready');
     options.signal?.throwIfAborted();
+    options.onStage?.(undefined);
     return await run(env);
   } finally {
     if (renewTimer) clearInterval(renewTimer);

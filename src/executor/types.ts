@@ -20,6 +20,8 @@ export interface ExecutionRequest {
   /** Registry host[:port] to push to, when one is configured */
   readonly registry?: string;
   readonly log: RunLogSink;
+  /** Names the stage the run is in ("step 2/3: make test", "pushing ..."), for progress lines. */
+  readonly stage?: (text: string) => void;
   /** Aborted on timeout, supersession or shutdown; the executor cleans up and resolves. */
   readonly signal: AbortSignal;
 }

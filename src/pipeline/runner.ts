@@ -28,6 +28,8 @@ export interface PipelineRunnerOptions {
   readonly echo?: (text: string) => void;
   /** Called when a run reaches a terminal phase. */
   readonly onRunFinished?: (run: RunRecord) => void | Promise<void>;
+  /** Names the stage a run is in, for a progress line. */
+  readonly onStage?: (runId: RunId, stage: string) => void;
   /** Called when a run starts (commit statuses: pending). Awaited; must not throw. */
   readonly onRunStarted?: (run: RunRecord) => void | Promise<void>;
   /** Runs going at once across all watches; the others wait `queued`. Runs of one watch are
@@ -151,6 +153,7 @@ export class PipelineRunner {
 
   private async execute(event: PipelineEvent, id: RunId, workspace: string, sink: (text: string) => void, signal: AbortSignal): Promise<ExecutionResult> {
     await mkdir(workspace, { recursive: true });
+    this.options.onStage?.(id, `getting the tree of ${event.commit.slice(0, 12)}`);
     try {
       await this.options.materializer.materialize(event.watch, event.commit, workspace, signal);
     } catch (error) {
@@ -171,6 +174,7 @@ export class PipelineRunner {
       pipeline,
       registry: this.options.registry,
       log: sink,
+      ...(this.options.onStage ? { stage: (text: string) => this.options.onStage!(id, text) } : {}),
       signal,
     });
   }

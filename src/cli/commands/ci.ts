@@ -9,6 +9,7 @@ import { Duration } from '../../domain/index.js';
 import { createLogger } from '../../log/index.js';
 import { WORKLOAD_KINDS, WorkloadApi, type WorkloadRef } from '../../rollout/index.js';
 import { collect, ExitStatus } from '../program.js';
+import { Progress } from '../progress.js';
 import { UsageError } from '../../errors.js';
 
 interface CiFlags {
@@ -84,10 +85,12 @@ export function registerCiCommand(program: Command): void {
       };
       for (const signal of SIGNALS) process.on(signal, onSignal);
 
+      const progress = new Progress(logger);
       let status: number;
       try {
         status = await runWithDependencies({
           kubeConfig, namespace, holderId, readyTimeout, leaseTtl, logger, signal: abort.signal,
+          onStage: (stage) => (stage === undefined ? progress.done() : progress.update(stage)),
           ...(workload ? { workload } : {}),
           ...(dependencies ? { dependencies } : {}),
         }, (env) => new Promise<number>((resolve, reject) => {
@@ -99,6 +102,7 @@ export function registerCiCommand(program: Command): void {
         if (received && abort.signal.aborted) status = 128 + constants.signals[received];
         else throw error;
       } finally {
+        progress.done();
         for (const signal of SIGNALS) process.off(signal, onSignal);
       }
       if (status !== 0) throw new ExitStatus(status);

@@ -94,9 +94,12 @@ export function registerDaemonCommand(program: Command): void {
       } else {
         await startWork();
       }
+      // Listening for SIGTERM before saying we started: a supervisor (or test) that stops us as soon
+      // as it reads the line must get a graceful stop, not the default exit.
+      const stopSignal = untilStopSignal();
       logger.info({ url: listening.url, watches: specs.length, rollouts: rolloutsEnabled, leaderElect: flags.leaderElect === true }, 'keelson daemon started');
 
-      const signal = await untilStopSignal();
+      const signal = await stopSignal;
       logger.info({ signal }, 'stopping');
     } finally {
       await stopAll();

@@ -3,6 +3,7 @@ import { createHeadReader, parseWatchSpec } from '../../git/index.js';
 import { createLogger } from '../../log/index.js';
 import { addPipelineOptions, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
+import { Progress } from '../progress.js';
 import { abortOnStopSignal } from '../signals.js';
 
 /**
@@ -20,7 +21,14 @@ export function registerRunCommand(program: Command): void {
     const head = await createHeadReader(given).readHead();
     // Record the run under the branch that was checked out, not under "HEAD".
     const spec = given.branch ? given : parseWatchSpec(`${target}^${head.branch}`);
-    const setup = await setUpPipeline(flags, logger, { echo: (text) => process.stdout.write(text) });
+    const progress = new Progress(logger);
+    const setup = await setUpPipeline(flags, logger, {
+      echo: (text) => {
+        progress.clear();
+        process.stdout.write(text);
+      },
+      onStage: (_run, stage) => progress.update(stage),
+    });
     const stop = abortOnStopSignal();
     try {
       const outcome = await setup.runner.trigger({ watch: spec, branch: head.branch, commit: head.commit, skipped: [] }, stop.signal);
@@ -30,6 +38,7 @@ export function registerRunCommand(program: Command): void {
       }
       if (!outcome.ok) throw new ExitStatus(1);
     } finally {
+      progress.done();
       stop.dispose();
       await setup.dispose();
       await setup.store.close();

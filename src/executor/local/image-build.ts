@@ -17,6 +17,7 @@ export interface ImageBuildOptions {
   readonly insecure: boolean;
   readonly env: NodeJS.ProcessEnv;
   readonly log: RunLogSink;
+  readonly stage?: (text: string) => void;
   readonly signal: AbortSignal;
 }
 
@@ -69,6 +70,7 @@ export async function buildAndPushImage(options: ImageBuildOptions): Promise<Ima
   }
   buildArgs.push(context);
   options.log(`keelson: building ${refs.join(', ')} with ${tool}\n`);
+  options.stage?.(`building ${refs[0]}`);
   const built = await run(buildArgs);
   if (built.exitCode !== 0) return { ok: false, stage: 'build', exitCode: built.exitCode, aborted: built.aborted };
 
@@ -89,6 +91,7 @@ export async function buildAndPushImage(options: ImageBuildOptions): Promise<Ima
         pushArgs.push(ref, `docker://${ref}`);
       }
       options.log(`keelson: pushing ${ref}\n`);
+      options.stage?.(`pushing ${ref}`);
       const pushed = await run(pushArgs);
       if (pushed.exitCode !== 0) return { ok: false, stage: 'push', exitCode: pushed.exitCode, aborted: pushed.aborted };
       digest = tool === 'docker'

@@ -43,6 +43,7 @@ export class LocalExecutor implements Executor {
 
     for (const [index, step] of pipeline.steps.entries()) {
       log(`keelson: step ${index + 1}/${pipeline.steps.length}: ${step}\n`);
+      request.stage?.(`step ${index + 1}/${pipeline.steps.length}: ${step}`);
       const result = await runCommand('sh', ['-c', step], { cwd: source.dir, env, log, signal });
       if (result.aborted) return stopped();
       if (result.exitCode !== 0) {
@@ -66,6 +67,7 @@ export class LocalExecutor implements Executor {
       insecure: request.registry ? this.options.isInsecureRegistry(request.registry) : false,
       env,
       log,
+      ...(request.stage ? { stage: request.stage } : {}),
       signal,
     });
     if (!built.ok) {
