@@ -56,6 +56,14 @@ export function rolloutRecordKey(ref: WorkloadRef): string {
   return `rollout:${workloadKey(ref)}`;
 }
 
+/** The latest updates seen for a repository (`rollout-latest:<repository>`), replayed after a restart. */
+export function latestUpdatesKey(repository: string): string {
+  return `rollout-latest:${repository}`;
+}
+
+/** Updates kept per repository: one per tag, the most recent tags. */
+const LATEST_PER_REPOSITORY = 20;
+
 function pick(map: Readonly<Record<string, string>> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(map ?? {}).sort()) {
@@ -113,9 +121,13 @@ export class RolloutController {
       remove: (kind, workload) => this.remove(kind, workload),
     }, this.logger);
     await this.discovery.start();
-    this.unsubscribe = this.options.source?.onUpdate((update) => {
-      this.applyUpdate(update).catch((error: unknown) => this.logger.error({ err: messageOf(error), repository: update.repository }, 'image update failed'));
-    });
+    // Awaited by the source, so the registry watcher moves its baseline past an update only when
+    // it was stored and decided here: keelson killed in between replays it rather than losing it.
+    this.unsubscribe = this.options.source?.onUpdate((update) => this.applyUpdate(update).then(
+      () => undefined,
+      (error: unknown) => this.logger.error({ err: messageOf(error), repository: update.repository }, 'image update failed'),
+    ));
+    await this.restoreLatest();
     this.publishTargets();
     const interval = (this.options.approvalInterval ?? DEFAULTS.approvalInterval).milliseconds;
     const tick = (): void => {
@@ -184,6 +196,7 @@ export class RolloutController {
    */
   async applyUpdate(update: ImageUpdate): Promise<RolloutResult[]> {
     this.latest.set(`${update.repository}:${update.tag}`, update);
+    await this.remember(update);
     const keys = [...this.tracked.entries()]
       .filter(([, t]) => t.settings && t.images.some((i) => i.repository === update.repository))
       .map(([key]) => key);
@@ -258,15 +271,52 @@ export class RolloutController {
     if (this.tracked.delete(key)) this.publishTargets();
   }
 
-  /** Re-decides a workload against the latest updates of its images (its settings, images or hold changed). */
+  /**
+   * Re-decides a workload against the latest updates of its images (its settings, images or hold
+   * changed, or keelson restarted). Each update offers every tag seen for the repository, so a
+   * workload that missed 1.1.0 and 1.2.0 rolls once, to the one its policy picks.
+   */
   private replay(key: string): void {
     const tracked = this.tracked.get(key);
     if (!tracked?.settings || this.stopping) return;
     const repositories = new Set(tracked.images.map((i) => i.repository));
-    for (const update of this.latest.values()) {
-      if (!repositories.has(update.repository)) continue;
-      this.enqueue(key, () => this.evaluate(key, update)).catch(() => undefined);
+    const updates = [...this.latest.values()].filter((u) => repositories.has(u.repository));
+    for (const update of updates) {
+      const tags = [...new Set([...(update.tags ?? [update.tag]), ...updates.filter((u) => u.repository === update.repository).map((u) => u.tag)])];
+      this.enqueue(key, () => this.evaluate(key, { ...update, tags })).catch(() => undefined);
     }
+  }
+
+  /** Stores the update before anything is decided, so that a restart can replay it. */
+  private async remember(update: ImageUpdate): Promise<void> {
+    const key = latestUpdatesKey(update.repository);
+    try {
+      // Serialised per repository: two updates at once must not drop each other.
+      await this.enqueue(key, async () => {
+        const stored = (await this.options.store.getState<ImageUpdate[]>(key)) ?? [];
+        const kept = stored.filter((u) => u.tag !== update.tag).concat([{ ...update, tags: undefined }]).slice(-LATEST_PER_REPOSITORY);
+        await this.options.store.setState<ImageUpdate[]>(key, kept);
+      });
+    } catch (error) {
+      this.logger.error({ repository: update.repository, err: messageOf(error) }, 'storing the image update failed');
+    }
+  }
+
+  /** After a restart: the updates stored for the followed images, replayed to every workload. */
+  private async restoreLatest(): Promise<void> {
+    const repositories = new Set([...this.tracked.values()].flatMap((t) => t.images.map((i) => i.repository)));
+    for (const repository of repositories) {
+      let stored: ImageUpdate[] | undefined;
+      try {
+        stored = await this.options.store.getState<ImageUpdate[]>(latestUpdatesKey(repository));
+      } catch (error) {
+        this.logger.error({ repository, err: messageOf(error) }, 'reading stored image updates failed');
+      }
+      for (const update of Array.isArray(stored) ? stored : []) {
+        if (update?.repository === repository && typeof update.tag === 'string') this.latest.set(`${repository}:${update.tag}`, update);
+      }
+    }
+    if (this.latest.size > 0) for (const key of this.tracked.keys()) this.replay(key);
   }
 
   private publishTargets(): void {

@@ -127,6 +127,8 @@ export function decideContainer(input: DecideInput): ContainerDecision {
     const baseline = new Set(running);
     // A pinned spec says what runs, even where the runtime reports no digest.
     if (image.digest && baseline.size === 0) baseline.add(image.digest);
+    // Else what the record says keelson rolled to, else the digest the watcher saw before this one.
+    if (baseline.size === 0 && !applied && update.tag === image.tag && update.previousDigest) baseline.add(update.previousDigest);
     if (baseline.size > 0 && [...baseline].every((d) => d === digest)) return { kind: 'skip', reason: 'UpToDate' };
     if (applied?.digest === digest) return { kind: 'skip', reason: 'AlreadyApplied' };
     if (baseline.size === 0 && !applied) return { kind: 'adopt', digest };

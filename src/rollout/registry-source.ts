@@ -40,9 +40,13 @@ export class RegistryWatcherSource implements ImageEventSource {
     for (const id of next) this.known.add(id);
   }
 
-  onUpdate(listener: (update: ImageUpdate) => void): () => void {
-    return this.watcher.subscribe((change: RegistryChange) => {
-      listener({ repository: change.repository, tag: change.newTag, ...(change.newDigest ? { digest: change.newDigest } : {}) });
-    });
+  onUpdate(listener: (update: ImageUpdate) => void | Promise<void>): () => void {
+    // Returned, not dropped: the watcher saves its baseline only once the listener is done.
+    return this.watcher.subscribe((change: RegistryChange) => listener({
+      repository: change.repository,
+      tag: change.newTag,
+      ...(change.newDigest ? { digest: change.newDigest } : {}),
+      ...(change.oldDigest && change.oldTag === change.newTag ? { previousDigest: change.oldDigest } : {}),
+    }));
   }
 }

@@ -47,6 +47,12 @@ export interface ImageUpdate {
   readonly digest?: string;
   /** Every tag the registry listed, when the watcher listed them (semver and pattern policies) */
   readonly tags?: readonly string[];
+  /**
+   * The digest the tag had before (the registry watcher's last observation). The baseline of last
+   * resort when neither the pods (no `imageID`, as under kwok) nor a pinned spec nor a record says
+   * what runs: without it the first push after a start would only be adopted, never rolled.
+   */
+  readonly previousDigest?: string;
 }
 
 /**
@@ -76,8 +82,12 @@ export interface WorkloadImageTarget {
  */
 export interface ImageEventSource {
   setTargets(targets: readonly WorkloadImageTarget[]): void | Promise<void>;
-  /** Returns a function that removes the listener. */
-  onUpdate(listener: (update: ImageUpdate) => void): () => void;
+  /**
+   * Returns a function that removes the listener. A source that persists what it has reported
+   * (the registry watcher's baselines) waits for the listener's promise first, so an update is
+   * never marked seen before the controller has stored or applied it (keelson killed in between).
+   */
+  onUpdate(listener: (update: ImageUpdate) => void | Promise<void>): () => void;
 }
 
 /** Resolves a tag to its manifest digest (the registry client), used to pin `tag@sha256:...`. */
