@@ -1,4 +1,5 @@
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -111,8 +112,9 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     await writeFile(authFile, toDockerConfigJson(credentials), { mode: 0o600 });
     await chmod(authFile, 0o600);
   }
+  const template = await operatorTemplate(flags, file);
   const executor = executorKind === 'kubernetes'
-    ? createExecutor({ kind: 'kubernetes', kubeConfig: loadKubeConfig(flags.kubeconfig) })
+    ? createExecutor({ kind: 'kubernetes', kubeConfig: loadKubeConfig(flags.kubeconfig), credentials, ...(template ? { template } : {}) })
     : createExecutor({
       kind: 'local',
       ...(authFile ? { authFile } : {}),
@@ -184,13 +186,33 @@ export function pipelineFrom(flags: PipelineFlags, file: KeelsonFile | undefined
   }
   if (steps.length === 0 && !build) return undefined;
   const base = PipelineSpec.parse({ steps, env: file?.env ?? {} });
+  const kubernetes = file?.kubernetes ?? base.kubernetes;
+  const template = flags.template ?? file?.template ?? kubernetes.template;
   return {
     ...base,
-    ...(file ? { kubernetes: file.kubernetes } : {}),
+    kubernetes: { ...kubernetes, ...(template ? { template } : {}) },
     ...(timeout ? { timeout } : {}),
     ...(build ? { build } : {}),
     ...(file?.deploy ? { deploy: file.deploy } : {}),
   };
+}
+
+/**
+ * The operator's builder Job template for the kubernetes executor: `--template`, else `template:`
+ * or `kubernetes.template:` of the config file (relative to that file). Checked now, so a typo
+ * is exit 2 before anything runs. A repository's own keelson.yaml cannot name one outside its tree.
+ */
+async function operatorTemplate(flags: PipelineFlags, file: KeelsonFile | undefined): Promise<string | undefined> {
+  const fromFile = file?.template ?? file?.kubernetes.template;
+  const template = flags.template !== undefined ? path.resolve(flags.template)
+    : fromFile !== undefined ? path.resolve(path.dirname(path.resolve(flags.config!)), fromFile) : undefined;
+  if (template === undefined) return undefined;
+  try {
+    await access(template, constants.R_OK);
+  } catch (error) {
+    throw new InputError(template, `cannot read the builder template: ${messageOf(error)}`, { cause: error });
+  }
+  return template;
 }
 
 /** A TCP port from a flag (0 asks the system for a free one). */

@@ -1,29 +1,47 @@
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import { BatchV1Api, CoreV1Api, Exec, KubeConfig, Watch, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
-import { dnsLabel } from '../../domain/index.js';
+import { BatchV1Api, CoreV1Api, Exec, KubeConfig, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import { isSuperseded } from '../../domain/index.js';
+import { isKeelsonError, messageOf } from '../../errors.js';
+import { anonymousCredentials, type CredentialLookup } from '../../registry/index.js';
 import { RunReason } from '../../store/types.js';
-import { renderTemplate, templateValuesFor } from '../../template/index.js';
-import { messageOf } from '../../errors.js';
+import { expandTags } from '../local/image-build.js';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
+import { BuilderTemplateError, builderValues, registrySecret, renderBuilderJob } from './builder-job.js';
+import { followJob } from './follow.js';
+import { BRANCH_LABEL, MANAGED_BY, REPOSITORY_LABEL, runLabels, runNamespace } from './naming.js';
+import { claimProblem, describePod, podProblem, reportedDigest } from './pod-status.js';
 import { packSource, SourceTooLargeError, unpackCommand } from './source-archive.js';
 
-const MANAGED_BY = 'app.kubernetes.io/managed-by';
-const RUN_LABEL = 'keelson.dev/run';
 const EXPIRES = 'keelson.dev/expires-at';
 const DEFAULT_TEMPLATES = fileURLToPath(new URL('../../../templates/', import.meta.url));
+const SOURCE_CLAIM = 'source';
+const COPY_POD = 'copy-source';
 
 export interface KubernetesExecutorOptions {
   /** Cluster access: in-cluster service account or the user's kubeconfig. */
   readonly kubeConfig: KubeConfig;
+  /**
+   * Registry credentials (the registry config); written into the run namespace's `registry-auth`
+   * Secret that the builder mounts. @default anonymous (an empty docker config)
+   */
+  readonly credentials?: CredentialLookup;
   /** Image of the copy pod; needs sh, head, sha256sum and tar. @default 'busybox:1.36' */
   readonly copyImage?: string;
+  /**
+   * The operator's builder Job template (`--template`); wins over the pipeline's
+   * `kubernetes.template`, which is read from inside the committed tree. @default none
+   */
+  readonly template?: string;
   /** Where `builder-<builder>.yaml` templates live. @default the package's templates/ */
   readonly templatesDir?: string;
-  /** How long the copy pod may take to start. @default 120000 ms */
+  /**
+   * How long the copy pod may take to run, including the source volume being bound; past it the
+   * run fails saying what the pod or the claim waits for. @default 120000 ms
+   */
   readonly podStartTimeoutMs?: number;
 }
 
@@ -36,65 +54,79 @@ class RunStepError extends Error {
 
 /**
  * Runs a pipeline's image build in a cluster: a namespace per run, a PVC holding the committed
- * tree (copied in through a short-lived pod as a checksummed tar over exec), then a builder Job
- * rendered from a template, followed to its end; its logs go to the run log. Successful runs'
+ * tree (copied in through a short-lived pod as a checksummed tar over exec), a Secret with the
+ * registry credentials, then a builder Job rendered from a template, followed to its end; its
+ * logs go to the run log and the digest it reports is recorded. Successful and cancelled runs'
  * namespaces are deleted; failed ones are kept for `keepFailed` (all of them with `debug`).
  */
 export class KubernetesExecutor implements Executor {
   readonly kind = 'kubernetes' as const;
-  private readonly options: Required<KubernetesExecutorOptions>;
+  private readonly options: Required<Omit<KubernetesExecutorOptions, 'template'>> & Pick<KubernetesExecutorOptions, 'template'>;
   private readonly core: CoreV1Api;
   private readonly batch: BatchV1Api;
 
   constructor(options: KubernetesExecutorOptions) {
     this.options = {
       kubeConfig: options.kubeConfig,
+      credentials: options.credentials ?? anonymousCredentials,
       copyImage: options.copyImage ?? 'busybox:1.36',
       templatesDir: options.templatesDir ?? DEFAULT_TEMPLATES,
       podStartTimeoutMs: options.podStartTimeoutMs ?? 120_000,
+      ...(options.template ? { template: options.template } : {}),
     };
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.batch = options.kubeConfig.makeApiClient(BatchV1Api);
   }
 
   async execute(request: ExecutionRequest): Promise<ExecutionResult> {
-    const { pipeline, log } = request;
+    const { pipeline, log, source } = request;
     const spec = pipeline.kubernetes;
-    if (!pipeline.build) {
-      return { ok: false, reason: RunReason.BuildFailed, message: 'the kubernetes executor builds images: add a build: section to the pipeline' };
+    const build = pipeline.build;
+    if (!build) {
+      return { ok: false, reason: RunReason.InvalidPipeline, message: 'the kubernetes executor builds images: add a build: section to the pipeline' };
     }
     const timeout = AbortSignal.timeout(pipeline.timeout.milliseconds);
     const signal = AbortSignal.any([request.signal, timeout]);
-    const namespace = dnsLabel(`keelson-${request.runId}`);
-    const image = `${request.registry ? `${request.registry}/` : ''}${pipeline.build.image}:${dnsLabel(request.source.branch, 128)}`;
+    const namespace = runNamespace(source.repo, source.branch, request.runId);
+    const labels = runLabels(source.repo, source.branch, request.runId);
+    const repository = `${request.registry ? `${request.registry}/` : ''}${build.image}`;
+    const images = expandTags(build.tags, source).map((tag) => `${repository}:${tag}`);
+    const pods = new Map<string, V1Pod>();
     let result: ExecutionResult;
     try {
       await this.removeExpiredNamespaces().catch(() => undefined);
       log(`keelson: namespace ${namespace}\n`);
       await this.core.createNamespace({
-        body: { metadata: { name: namespace, labels: { [MANAGED_BY]: 'keelson', [RUN_LABEL]: request.runId } } },
+        body: {
+          metadata: {
+            name: namespace,
+            labels,
+            annotations: { [REPOSITORY_LABEL]: source.repo, [BRANCH_LABEL]: source.branch, 'keelson.dev/commit': source.commit },
+          },
+        },
       });
-      await this.copySource(request, namespace, signal);
-      const job = await this.createBuilderJob(request, namespace, image);
-      log(`keelson: builder Job ${job} (${spec.builder}) for ${image}\n`);
-      const outcome = await waitForJob(this.options.kubeConfig, namespace, job, signal);
-      const pods = await this.copyLogs(namespace, job, log);
-      if (outcome === 'Complete') {
-        result = { ok: true, reason: RunReason.StepsSucceeded, message: `built ${image}`, image: { ref: image, pushed: true } };
+      await this.copySource(request, namespace, labels, signal);
+      await this.core.createNamespacedSecret({ namespace, body: registrySecret(this.options.credentials, labels, request.registry) });
+      const job = await this.createBuilderJob(request, namespace, images);
+      log(`keelson: builder Job ${job} (${spec.template ? spec.template : spec.builder}) for ${images.join(', ')}\n`);
+      const end = await followJob(this.options.kubeConfig, namespace, job, signal, pods);
+      const logText = await this.copyLogs(namespace, job, log);
+      const current = await this.jobPods(namespace, job);
+      for (const pod of current) pods.set(pod.metadata!.name!, pod);
+      if (end.kind === 'pod') {
+        result = { ok: false, reason: RunReason.BuildFailed, message: `builder Job ${job}: ${end.problem}` };
+      } else if (end.outcome === 'Complete') {
+        const digest = reportedDigest(current, logText, repository);
+        result = {
+          ok: true, reason: RunReason.StepsSucceeded,
+          message: `built ${images[0]}${digest ? `@${digest}` : ''}`,
+          image: { ref: images[0]!, pushed: true, ...(digest ? { digest } : {}) },
+        };
       } else {
-        const exitCode = pods.flatMap((p) => p.status?.containerStatuses ?? []).map((c) => c.state?.terminated?.exitCode).find((c) => c !== undefined && c !== 0);
-        result = { ok: false, reason: RunReason.BuildFailed, message: `builder Job ${job} failed${exitCode ? ` (exit code ${exitCode})` : ''}`, exitCode };
+        result = jobFailure(job, [...pods.values()]);
       }
     } catch (error) {
-      if (signal.aborted) {
-        result = timeout.aborted
-          ? { ok: false, reason: RunReason.TimedOut, message: `run exceeded its timeout of ${pipeline.timeout}` }
-          : { ok: false, reason: RunReason.Superseded, message: 'run was cancelled' };
-      } else if (error instanceof RunStepError) {
-        result = { ok: false, reason: error.reason, message: error.message, exitCode: error.exitCode };
-      } else {
-        result = { ok: false, reason: RunReason.BuildFailed, message: `kubernetes: ${apiMessage(error)}` };
-      }
+      result = this.failure(error, request.signal, timeout, pipeline.timeout.toString(), [...pods.values()]);
     }
     await this.cleanUp(namespace, result, spec.debug, spec.keepFailed.milliseconds, signal.aborted).catch((error: unknown) => {
       log(`keelson: cleaning up namespace ${namespace} failed: ${apiMessage(error)}\n`);
@@ -102,12 +134,29 @@ export class KubernetesExecutor implements Executor {
     return result;
   }
 
-  private async copySource(request: ExecutionRequest, namespace: string, signal: AbortSignal): Promise<void> {
+  private failure(error: unknown, cancel: AbortSignal, timeout: AbortSignal, limit: string, pods: readonly V1Pod[]): ExecutionResult {
+    if (timeout.aborted) {
+      const waiting = pods.filter((p) => !['Succeeded', 'Failed'].includes(p.status?.phase ?? '')).map(describePod);
+      return { ok: false, reason: RunReason.TimedOut, message: `run exceeded its timeout of ${limit}${waiting.length ? `; ${waiting.join('; ')}` : ''}` };
+    }
+    if (cancel.aborted) {
+      return isSuperseded(cancel.reason)
+        ? { ok: false, reason: RunReason.Superseded, message: cancel.reason.message }
+        : { ok: false, reason: RunReason.Shutdown, message: 'the run was stopped; its namespace was deleted' };
+    }
+    if (error instanceof RunStepError) return { ok: false, reason: error.reason, message: error.message, exitCode: error.exitCode };
+    if (error instanceof BuilderTemplateError || isKeelsonError(error)) {
+      return { ok: false, reason: RunReason.InvalidPipeline, message: messageOf(error) };
+    }
+    return { ok: false, reason: RunReason.ExecutorError, message: `kubernetes: ${apiMessage(error)}` };
+  }
+
+  private async copySource(request: ExecutionRequest, namespace: string, labels: Record<string, string>, signal: AbortSignal): Promise<void> {
     const spec = request.pipeline.kubernetes;
     await this.core.createNamespacedPersistentVolumeClaim({
       namespace,
       body: {
-        metadata: { name: 'source' },
+        metadata: { name: SOURCE_CLAIM, labels },
         spec: {
           accessModes: ['ReadWriteOnce'],
           resources: { requests: { storage: spec.sourceSize } },
@@ -123,13 +172,12 @@ export class KubernetesExecutor implements Executor {
       throw error;
     }
     try {
-      const pod = 'copy-source';
       // A new namespace gets its default ServiceAccount a moment later; admission refuses pods until then.
       await retryUntil(signal, 30_000, () => this.core.readNamespacedServiceAccount({ name: 'default', namespace }));
       await this.core.createNamespacedPod({
         namespace,
         body: {
-          metadata: { name: pod, labels: { [MANAGED_BY]: 'keelson', [RUN_LABEL]: request.runId } },
+          metadata: { name: COPY_POD, labels },
           spec: {
             restartPolicy: 'Never',
             terminationGracePeriodSeconds: 0,
@@ -141,14 +189,11 @@ export class KubernetesExecutor implements Executor {
               workingDir: '/workspace',
               volumeMounts: [{ name: 'source', mountPath: '/workspace' }],
             }],
-            volumes: [{ name: 'source', persistentVolumeClaim: { claimName: 'source' } }],
+            volumes: [{ name: 'source', persistentVolumeClaim: { claimName: SOURCE_CLAIM } }],
           },
         },
       });
-      await retryUntil(signal, this.options.podStartTimeoutMs, async () => {
-        const p = await this.core.readNamespacedPod({ name: pod, namespace });
-        if (p.status?.phase !== 'Running') throw new Error(`copy pod is ${p.status?.phase ?? 'unknown'}`);
-      });
+      await this.waitForCopyPod(namespace, signal);
       request.log(`keelson: copying ${archive.bytes} bytes of source (sha256 ${archive.sha256})\n`);
       // The unpack is idempotent, so a failed attempt (an exec endpoint that is not ready yet, a
       // dropped stream) is simply repeated; a checksum mismatch fails every attempt.
@@ -159,57 +204,69 @@ export class KubernetesExecutor implements Executor {
           await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
         }
         signal.throwIfAborted();
-        status = await execWithStdin(this.options.kubeConfig, namespace, pod, 'copy', unpackCommand(archive.bytes, archive.sha256), archive.file, signal);
+        status = await execWithStdin(this.options.kubeConfig, namespace, COPY_POD, 'copy', unpackCommand(archive.bytes, archive.sha256), archive.file, signal);
       }
+      signal.throwIfAborted();
       if (status.status !== 'Success') {
-        throw new RunStepError(RunReason.SourceFailed, `copying the source into the volume failed: ${status.message ?? status.reason ?? 'unknown error'}`);
+        throw new RunStepError(RunReason.SourceFailed, `copying the source into the volume failed after 3 attempts: ${status.message ?? status.reason ?? 'unknown error'}`);
       }
-      await this.core.deleteNamespacedPod({ name: pod, namespace, gracePeriodSeconds: 0 });
+      await this.core.deleteNamespacedPod({ name: COPY_POD, namespace, gracePeriodSeconds: 0 });
     } finally {
       await archive.dispose();
     }
   }
 
-  private async createBuilderJob(request: ExecutionRequest, namespace: string, image: string): Promise<string> {
-    const { kubernetes: spec, build } = request.pipeline;
-    const templateName = spec.template ?? join(this.options.templatesDir, `builder-${spec.builder}.yaml`);
-    const values = {
-      ...templateValuesFor({
-        commit: request.source.commit,
-        branch: request.source.branch,
-        url: request.source.repo,
-        runId: request.runId,
-        namespace,
-        image,
-        registry: request.registry ?? '',
-      }),
-      Context: build!.context,
-      Dockerfile: build!.dockerfile,
-    };
-    const rendered = renderTemplate(await readFile(templateName, 'utf8'), values, { templateName, syntax: 'handlebars' });
-    const jobs = rendered.documents.filter((d) => d.kind === 'Job') as V1Job[];
-    if (jobs.length !== 1) throw new RunStepError(RunReason.BuildFailed, `${templateName}: expected exactly one Job, found ${jobs.length}`);
-    const job = jobs[0]!;
+  /** Until the copy pod runs; fails early when it cannot start, and says why when it took too long. */
+  private async waitForCopyPod(namespace: string, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    for (;;) {
+      signal.throwIfAborted();
+      const pod = await this.core.readNamespacedPod({ name: COPY_POD, namespace });
+      if (pod.status?.phase === 'Running') return;
+      const problem = podProblem(pod) ?? (pod.status?.phase === 'Failed' ? `copy pod failed: ${pod.status.message ?? describePod(pod)}` : undefined);
+      if (problem) throw new RunStepError(RunReason.SourceFailed, problem);
+      const waited = Date.now() - started;
+      if (waited > this.options.podStartTimeoutMs) {
+        const claim = await this.core.readNamespacedPersistentVolumeClaim({ name: SOURCE_CLAIM, namespace });
+        throw new RunStepError(RunReason.SourceFailed, claimProblem(claim, waited) ??
+          `the copy pod did not start within ${Math.round(waited / 1000)}s: ${describePod(pod)}`);
+      }
+      await sleep(200, signal);
+    }
+  }
+
+  private async createBuilderJob(request: ExecutionRequest, namespace: string, images: readonly string[]): Promise<string> {
+    const spec = request.pipeline.kubernetes;
+    const templateFile = this.options.template ??
+      (spec.template ? await templateInTree(request.source.dir, spec.template) : join(this.options.templatesDir, `builder-${spec.builder}.yaml`));
+    const values = builderValues({ request, namespace, images, credentials: this.options.credentials });
+    const job = await renderBuilderJob(templateFile, values, this.options.template === undefined && spec.template === undefined);
     const created = await this.batch.createNamespacedJob({ namespace, body: { ...job, metadata: { ...job.metadata, namespace } } });
     return created.metadata!.name!;
   }
 
-  private async copyLogs(namespace: string, job: string, log: (text: string) => void): Promise<V1Pod[]> {
-    const pods = (await this.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job}` })).items;
-    for (const pod of pods) {
-      for (const container of pod.spec?.containers ?? []) {
+  private async jobPods(namespace: string, job: string): Promise<V1Pod[]> {
+    return (await this.core.listNamespacedPod({ namespace, labelSelector: `job-name=${job}` })).items;
+  }
+
+  /** Copies every container's log of the Job's pods into the run log; returns the text. */
+  private async copyLogs(namespace: string, job: string, log: (text: string) => void): Promise<string> {
+    let all = '';
+    for (const pod of await this.jobPods(namespace, job)) {
+      for (const container of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
         try {
           const text = await this.core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace, container: container.name });
           log(text);
+          all += text;
         } catch (error) {
           log(`keelson: no logs of ${pod.metadata?.name}/${container.name}: ${apiMessage(error)}\n`);
         }
       }
     }
-    return pods;
+    return all;
   }
 
-  /** Success: delete. Failure: keep until `keepFailed` has passed. `debug`: keep everything. */
+  /** Success or cancelled: delete. Failure: keep until `keepFailed` has passed. `debug`: keep everything. */
   private async cleanUp(namespace: string, result: ExecutionResult, debug: boolean, keepFailedMs: number, aborted: boolean): Promise<void> {
     if (debug) return;
     if (result.ok || aborted || keepFailedMs <= 0) {
@@ -220,7 +277,7 @@ export class KubernetesExecutor implements Executor {
     }
     const expiresAt = new Date(Date.now() + keepFailedMs).toISOString();
     await this.core.patchNamespace(
-      { name: namespace, body: [{ op: 'add', path: '/metadata/annotations', value: { [EXPIRES]: expiresAt } }] },
+      { name: namespace, body: [{ op: 'add', path: `/metadata/annotations/${EXPIRES.replace('/', '~1')}`, value: expiresAt }] },
     ).catch((error: unknown) => { if (statusOf(error) !== 404) throw error; });
   }
 
@@ -234,52 +291,37 @@ export class KubernetesExecutor implements Executor {
   }
 }
 
-type JobOutcome = 'Complete' | 'Failed';
-
-function outcomeOf(job: V1Job | undefined): JobOutcome | undefined {
-  for (const condition of job?.status?.conditions ?? []) {
-    if (condition.status === 'True' && (condition.type === 'Complete' || condition.type === 'Failed')) return condition.type;
-  }
-  return undefined;
+/**
+ * A template named by the pipeline: relative to the committed tree and inside it (symlinks
+ * resolved), so a commit cannot make keelson render a file of the machine it runs on.
+ */
+async function templateInTree(sourceDir: string, template: string): Promise<string> {
+  const fail = (why: string): never => {
+    throw new RunStepError(RunReason.InvalidPipeline, `kubernetes.template "${template}": ${why}`);
+  };
+  // The operator's template arrives as the `template` option, so a path here is the repository's.
+  if (isAbsolute(template)) fail('must be a path relative to the repository root');
+  const root = await realpath(sourceDir);
+  const file = await realpath(resolve(root, template)).catch(() => fail('no such file in the repository'));
+  const inside = relative(root, file);
+  if (inside.startsWith('..') || isAbsolute(inside)) fail('must be a file inside the repository');
+  return file;
 }
 
-/**
- * Follows one Job until it completes or fails: list, then watch from the list's resourceVersion.
- * Whenever the watch ends (the server's timeout, a dropped connection, or 410 Gone when that
- * version is too old) it lists again, so no event is missed and no stale version is reused.
- */
-export async function waitForJob(kc: KubeConfig, namespace: string, name: string, signal: AbortSignal): Promise<JobOutcome> {
-  const batch = kc.makeApiClient(BatchV1Api);
-  const fieldSelector = `metadata.name=${name}`;
-  for (;;) {
-    signal.throwIfAborted();
-    const list = await batch.listNamespacedJob({ namespace, fieldSelector });
-    const done = outcomeOf(list.items[0]);
-    if (done) return done;
-    const outcome = await new Promise<JobOutcome | 'relist'>((resolve, reject) => {
-      let controller: AbortController | undefined;
-      const finish = (value: JobOutcome | 'relist') => {
-        signal.removeEventListener('abort', onAbort);
-        controller?.abort();
-        resolve(value);
-      };
-      const onAbort = () => { controller?.abort(); reject(signal.reason); };
-      signal.addEventListener('abort', onAbort, { once: true });
-      new Watch(kc).watch(
-        `/apis/batch/v1/namespaces/${namespace}/jobs`,
-        { fieldSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
-        (type, object: V1Job) => {
-          if (type === 'ERROR') finish('relist'); // 410 Gone arrives as an ERROR event
-          else if (type !== 'BOOKMARK') {
-            const result = outcomeOf(object);
-            if (result) finish(result);
-          }
-        },
-        () => finish('relist'),
-      ).then((c) => { controller = c; }, () => finish('relist'));
-    });
-    if (outcome !== 'relist') return outcome;
+/** A failed Job, described by its failed pod: evicted, or the builder's exit code and message. */
+function jobFailure(job: string, pods: readonly V1Pod[]): ExecutionResult {
+  const failed = pods.filter((p) => p.status?.phase === 'Failed');
+  for (const pod of failed) {
+    const problem = podProblem(pod);
+    if (problem) return { ok: false, reason: RunReason.BuildFailed, message: `builder Job ${job} failed: ${problem}` };
   }
+  const terminated = failed.flatMap((p) => p.status?.containerStatuses ?? []).map((c) => c.state?.terminated).find((t) => t && t.exitCode !== 0);
+  const detail = terminated?.message?.trim() ? `: ${terminated.message.trim().split('\n').slice(-3).join(' ')}` : '';
+  return {
+    ok: false, reason: RunReason.BuildFailed,
+    message: `builder Job ${job} failed${terminated ? ` (exit code ${terminated.exitCode})` : ''}${detail}; its log is in the run log`,
+    ...(terminated ? { exitCode: terminated.exitCode } : {}),
+  };
 }
 
 /** Runs `command` in the pod with the file as stdin; resolves to the server's final status. */
@@ -292,8 +334,9 @@ async function execWithStdin(kc: KubeConfig, namespace: string, pod: string, con
     const settle = (status: V1Status) => {
       if (settled) return;
       settled = true;
+      // What the command said on stderr is the useful part; the server's message repeats the command.
       const text = Buffer.concat(stderr).toString().trim();
-      resolve(text && status.status !== 'Success' ? { ...status, message: `${status.message ?? ''} ${text}`.trim() } : status);
+      resolve(text && status.status !== 'Success' ? { ...status, message: `${text} (${exitStatus(status.message)})` } : status);
     };
     new Exec(kc)
       .exec(namespace, pod, container, command, sink, errors, createReadStream(stdinFile), false, settle)
@@ -308,6 +351,10 @@ async function execWithStdin(kc: KubeConfig, namespace: string, pod: string, con
   });
 }
 
+function exitStatus(message: string | undefined): string {
+  return /exit (?:status|code) \d+/.exec(message ?? '')?.[0] ?? message ?? 'failed';
+}
+
 async function retryUntil<T>(signal: AbortSignal, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -316,9 +363,21 @@ async function retryUntil<T>(signal: AbortSignal, timeoutMs: number, fn: () => P
       return await fn();
     } catch (error) {
       if (Date.now() > deadline) throw new RunStepError(RunReason.SourceFailed, `gave up after ${timeoutMs} ms: ${apiMessage(error)}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sleep(200, signal);
     }
   }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function statusOf(error: unknown): number | undefined {

@@ -97,7 +97,8 @@ export function unpackCommand(bytes: number, sha256: string): string[] {
   return ['sh', '-c', [
     'set -e',
     `head -c ${bytes} > ${tar}`,
-    `echo "${sha256}  ${tar}" | sha256sum -c - >/dev/null`,
+    // the message is what the run record shows: say what went wrong, not just "FAILED"
+    `echo "${sha256}  ${tar}" | sha256sum -c - >/dev/null 2>&1 || { echo "checksum mismatch: the ${bytes} bytes that reached the volume are not the source that was sent" >&2; exit 3; }`,
     `tar -x -f ${tar}`,
     `rm -f ${tar}`,
   ].join('; ')];
