@@ -2,15 +2,12 @@ import { spawn } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
+import { CLI_ENTRY, REPO_ROOT as ROOT } from '../../support/cli.js';
 import { startCluster, type RunningCluster } from '../../support/cluster.js';
 
 const NS = 'deps-it';
-const MAIN = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url));
-// tsx is resolved from the repository, so keelson runs there and the command cds to its work dir.
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, limitMs = 30_000): Promise<T> {
   const deadline = Date.now() + limitMs;
@@ -52,7 +49,7 @@ describe('keelson ci: dependencies on demand on a real API server', function () 
 
   /** Runs `keelson ci` as its own process, as it runs in a build pod. */
   const ci = (args: string[], script: string): CiRun => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'ci', '--kubeconfig', cluster!.kubeconfigPath, '--namespace', NS, ...args, '--', 'sh', '-c', `cd "$WORK" && ${script}`], {
+    const child = spawn(process.execPath, [...CLI_ENTRY, 'ci', '--kubeconfig', cluster!.kubeconfigPath, '--namespace', NS, ...args, '--', 'sh', '-c', `cd "$WORK" && ${script}`], {
       cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, WORK: work, KEELSON_LOG_LEVEL: 'warn', KUBECTL: join(cluster!.binDir, 'kubectl'), KC: cluster!.kubeconfigPath, NS },
     });
     let stderr = '';
@@ -115,8 +112,8 @@ describe('keelson ci: dependencies on demand on a real API server', function () 
   });
 
   it('scales them back to 0 when the command fails, and exits with its status', async () => {
-    const { code } = await ci(['--workload', 'deployment/build', '--timeout', '60s'], `${SEE}; exit 3`).done;
-    expect(code).to.equal(3);
+    const { code, stderr } = await ci(['--workload', 'deployment/build', '--timeout', '60s'], `${SEE}; exit 3`).done;
+    expect(code, stderr).to.equal(3);
     expect((await readFile(join(work, 'seen'), 'utf8')).trim()).to.equal('1 1');
     await expectReleased();
   });
