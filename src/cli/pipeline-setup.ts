@@ -12,7 +12,7 @@ import { materializeCommit, type WatchSpec } from '../git/index.js';
 import { registerSecret, type Logger } from '../log/index.js';
 import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
 import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
-import { createReporters, recordReport } from '../report/index.js';
+import { createReporters, recordReport, type NotificationEvent } from '../report/index.js';
 import { defaultStateDir, type RunRecord, type Store } from '../store/index.js';
 import { collect } from './program.js';
 import { addStoreOptions, openStoreFromOptions, type StoreFlags } from './store-options.js';
@@ -62,6 +62,8 @@ export interface PipelineSetup {
   readonly registry?: string;
   /** The docker config file with registry credentials for builders (from --registry-config). */
   readonly authFile?: string;
+  /** Sends a rollout or approval notification to the pipeline's `report.notifications`; never throws. */
+  notify(event: NotificationEvent): Promise<void>;
   /** Removes temporary files (the generated registry auth file). */
   dispose(): Promise<void>;
 }
@@ -160,6 +162,9 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     ...(pipeline ? { pipeline } : {}),
     ...(registry ? { registry } : {}),
     ...(authFile ? { authFile } : {}),
+    notify: async (event) => {
+      if (reporters) await reporters.notify(event);
+    },
     dispose: async () => {
       await reporters?.close();
       if (authFile) await rm(authFile, { force: true });

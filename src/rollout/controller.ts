@@ -33,6 +33,8 @@ export interface RolloutControllerOptions {
   readonly approvalInterval?: Duration;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /** Told every applied update and every new approval request (notifications). Must not throw. */
+  readonly onResult?: (result: RolloutResult) => void;
 }
 
 const DEFAULTS = {
@@ -200,7 +202,7 @@ export class RolloutController {
     const keys = [...this.tracked.entries()]
       .filter(([, t]) => t.settings && t.images.some((i) => i.repository === update.repository))
       .map(([key]) => key);
-    return Promise.all(keys.map((key) => this.enqueue(key, () => this.evaluate(key, update))));
+    return Promise.all(keys.map((key) => this.enqueue(key, () => this.evaluate(key, update)).then((r) => this.told(r))));
   }
 
   /** Applies approved updates, forgets rejected and expired ones. Runs on a timer; public for the API and tests. */
@@ -210,7 +212,7 @@ export class RolloutController {
     for (const approval of await this.approvals.list()) {
       const status = approvalStatus(approval, now);
       if (status === 'approved') {
-        results.push(await this.enqueue(workloadKey(approval.workload), () => this.applyApproved(approval)));
+        results.push(this.told(await this.enqueue(workloadKey(approval.workload), () => this.applyApproved(approval))));
       } else if (status === 'rejected' || status === 'expired') {
         // Closed, but kept in the store so the same update is not asked for again.
         await this.approvals.close(approval, now);
@@ -222,6 +224,18 @@ export class RolloutController {
       }
     }
     return results;
+  }
+
+  /** Passes applied updates and new approval requests on; other outcomes are only logged. */
+  private told(outcome: RolloutResult): RolloutResult {
+    if (outcome.outcome === RolloutOutcome.Applied || outcome.outcome === RolloutOutcome.AwaitingApproval || outcome.outcome === RolloutOutcome.Failed) {
+      try {
+        this.options.onResult?.(outcome);
+      } catch (error) {
+        this.logger.warn({ err: messageOf(error) }, 'rollout result listener failed');
+      }
+    }
+    return outcome;
   }
 
   private enqueue<T>(key: string, work: () => Promise<T>): Promise<T> {
@@ -283,7 +297,7 @@ export class RolloutController {
     const updates = [...this.latest.values()].filter((u) => repositories.has(u.repository));
     for (const update of updates) {
       const tags = [...new Set([...(update.tags ?? [update.tag]), ...updates.filter((u) => u.repository === update.repository).map((u) => u.tag)])];
-      this.enqueue(key, () => this.evaluate(key, { ...update, tags })).catch(() => undefined);
+      this.enqueue(key, () => this.evaluate(key, { ...update, tags })).then((r) => this.told(r)).catch(() => undefined);
     }
   }
 

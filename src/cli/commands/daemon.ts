@@ -8,7 +8,7 @@ import { GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
 import { createLogger, registerSecret, type Logger } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
-import { RegistryWatcherSource, RolloutController } from '../../rollout/index.js';
+import { RegistryWatcherSource, RolloutController, RolloutOutcome, type RolloutResult } from '../../rollout/index.js';
 import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, type ApprovalSource, type ServerSources } from '../../server/index.js';
 import { addPipelineOptions, loadKubeConfig, parsePort, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
@@ -127,6 +127,7 @@ interface DaemonWorkOptions {
 /** Starts the registry watcher, the rollout controller and the git watches. */
 async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: DaemonWorkOptions): Promise<DaemonWork> {
   const file = setup.file;
+  const notifiedApprovals = new Set<string>();
   const client = new RegistryClient({ credentials: setup.credentials, logger });
   const registryWatcher = new RegistryWatcher({ reader: client, store: setup.store, logger });
   let controller: RolloutController | undefined;
@@ -138,6 +139,7 @@ async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: Daem
       logger,
       namespaces: flags.namespace ?? file?.rollouts?.namespaces ?? [],
       resolveDigest: (repository, tag) => client.manifestDigest(repository, tag),
+      onResult: (result) => void notifyRollout(setup, controller!, result, notifiedApprovals),
     });
     await controller.start();
   }
@@ -164,6 +166,26 @@ async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: Daem
       await client.close();
     },
   };
+}
+
+/** rollout.done for applied (or failed) updates; approval.needed once per approval. */
+async function notifyRollout(setup: PipelineSetup, controller: RolloutController, result: RolloutResult, notifiedApprovals: Set<string>): Promise<void> {
+  const workload = `${result.workload.kind}/${result.workload.namespace}/${result.workload.name}`;
+  const change = result.changes[0];
+  if (result.outcome === RolloutOutcome.AwaitingApproval) {
+    if (!result.approvalId || notifiedApprovals.has(result.approvalId)) return;
+    notifiedApprovals.add(result.approvalId);
+    const approval = await controller.approvals.get(result.approvalId).catch(() => undefined);
+    await setup.notify({
+      kind: 'approval.needed', approvalId: result.approvalId, workload, image: change?.to ?? '',
+      votesRequired: approval?.votesRequired ?? 1, ...(approval ? { deadline: approval.deadline } : {}),
+    });
+    return;
+  }
+  await setup.notify({
+    kind: 'rollout.done', workload, image: change?.to ?? '', ok: result.outcome === RolloutOutcome.Applied, message: result.message,
+    ...(change?.from ? { previousImage: change.from } : {}),
+  });
 }
 
 /** What the server shows, read from whatever work this replica is doing now (none when it is
