@@ -8,7 +8,7 @@
  * keelson after a restart that a rollout is still owed.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -16,6 +16,7 @@ import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Deploymen
 import { formatLeaseSet, HOLD_ANNOTATION, withHolder } from '../../../src/rollout/index.js';
 import type { JobStatus } from '../../../src/registry-watch/index.js';
 import { runKeelson } from '../../support/cli.js';
+import { startContractServer, type ContractServer } from '../../support/contract-server.js';
 import { sharedCluster, type RunningCluster } from '../../support/cluster.js';
 import { pushImage } from '../../support/images.js';
 import { startRegistry, type RunningRegistry } from '../../support/registry.js';
@@ -49,6 +50,7 @@ describe('keelson daemon: rollouts on the test cluster from a real registry', fu
   let core: CoreV1Api;
   const dirs: string[] = [];
   let daemon: DaemonProcess | undefined;
+  let notifications: ContractServer | undefined;
 
   const stateDir = async (): Promise<string> => {
     const dir = await mkdtemp(join(tmpdir(), 'keelson-daemon-it-'));
@@ -84,12 +86,22 @@ describe('keelson daemon: rollouts on the test cluster from a real registry', fu
     core = cluster.kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await until(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }), 'the default service account');
-    daemon = await startDaemon(daemonArgs(await stateDir()));
+    // Rollout notifications go to a generic webhook that checks each delivery against its contract.
+    notifications = await startContractServer({});
+    const dir = await stateDir();
+    await writeFile(join(dir, 'keelson.yaml'), [
+      'report:',
+      '  notifications:',
+      `    - { type: webhook, url: ${JSON.stringify(notifications.webhookUrl)}, events: [rollout.done, approval.needed] }`,
+      '',
+    ].join('\n'));
+    daemon = await startDaemon([...daemonArgs(dir), '--config', join(dir, 'keelson.yaml')]);
   });
 
   after(async function () {
     this.timeout(60_000);
     await stopAllDaemons();
+    await notifications?.stop();
     await registry?.stop();
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
     await core?.deleteNamespace({ name: NS }).catch(() => undefined);
@@ -132,6 +144,18 @@ describe('keelson daemon: rollouts on the test cluster from a real registry', fu
     expect(await updateEvents('minor')).to.equal(1);
     expect(await updateEvents('major')).to.equal(2);
     expect((await read('major')).spec?.template?.metadata?.annotations?.['keelson.dev/update-time']).to.be.a('string');
+
+    // Each applied update was announced once, as rollout.done with the image it moved to.
+    type Delivery = { event?: string; rollout?: { workload?: string; image?: string; ok?: boolean } };
+    const done = await until(async () => {
+      const events = (notifications!.webhookEvents as Delivery[])
+        .filter((e) => e.event === 'rollout.done' && [`/${NS}/minor`, `/${NS}/major`].some((end) => (e.rollout?.workload ?? '').endsWith(end)));
+      return events.length >= 3 ? events : undefined;
+    }, 'the rollout notifications');
+    expect(done.map((e) => [e.rollout?.workload?.split('/').at(-1), e.rollout?.image, e.rollout?.ok]).sort()).to.deep.equal([
+      ['major', `${repo}:1.1.0`, true], ['major', `${repo}:2.0.0`, true], ['minor', `${repo}:1.1.0`, true],
+    ]);
+    expect(notifications!.violations).to.deep.equal([]);
   });
 
   it('a Docker distribution notification (POST /webhooks/registry) checks at once, whatever the poll schedule', async () => {
