@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CLI_ENTRY, REPO_ROOT } from '../../support/cli.js';
 import { eventually } from '../../support/cluster.js';
+export { until } from '../../support/wait.js';
 
 export interface LogLine {
   readonly msg?: string;
@@ -108,10 +109,3 @@ export async function stopAllDaemons(): Promise<void> {
 }
 
 /** Waits until `check` returns a value (not undefined/false): a bounded wait, not a timing assertion. */
-export function until<T>(check: () => Promise<T | undefined | false>, what: string, limitMs = 60_000): Promise<T> {
-  return eventually(async () => {
-    const value = await check();
-    if (value === undefined || value === false) throw new Error(`gave up waiting for ${what}`);
-    return value;
-  }, limitMs);
-}

@@ -6,23 +6,9 @@ import { expect } from 'chai';
 import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
 import { CLI_ENTRY, REPO_ROOT as ROOT } from '../../support/cli.js';
 import { startCluster, type RunningCluster } from '../../support/cluster.js';
+import { until } from '../../support/wait.js';
 
 const NS = 'deps-it';
-
-async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, limitMs = 30_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function deployment(name: string, replicas: number, annotations: Record<string, string> = {}, podSpec: Record<string, unknown> = {}): V1Deployment {
   return {
@@ -70,7 +56,7 @@ describe('keelson ci: dependencies on demand on a real API server', function () 
     apps = kc.makeApiClient(AppsV1Api);
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
-    await eventually(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }), 'the default service account');
+    await until(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }), 'the default service account');
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('minio', 0) });
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('rabbitmq', 0) });
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('stuck', 0, {}, { nodeSelector: { 'no-such-node': 'true' } }) });
@@ -120,7 +106,7 @@ describe('keelson ci: dependencies on demand on a real API server', function () 
 
   it('forwards SIGTERM to the command, then scales them back to 0', async () => {
     const run = ci(['--workload', 'deployment/build', '--timeout', '60s'], 'touch started; exec sleep 60');
-    await eventually(() => exists('started'), 'the command to start');
+    await until(() => exists('started'), 'the command to start');
     expect(await replicas('minio')).to.equal(1);
     run.kill('SIGTERM');
     const { code } = await run.done;
@@ -130,7 +116,7 @@ describe('keelson ci: dependencies on demand on a real API server', function () 
 
   it('two runs sharing a dependency never scale it down under each other', async () => {
     const first = ci(['--dependency', 'minio=1', '--run-id', 'first', '--timeout', '60s'], 'touch started-first; while [ ! -f release-first ]; do sleep 0.1; done');
-    await eventually(() => exists('started-first'), 'the first run to start');
+    await until(() => exists('started-first'), 'the first run to start');
     const second = ci(['--dependency', 'minio=1', '--run-id', 'second', '--timeout', '60s'], 'touch started-second');
     expect((await second.done).code).to.equal(0);
     // The second run let go; the first still holds minio up.

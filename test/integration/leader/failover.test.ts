@@ -7,16 +7,7 @@ import { RedisStore, type RunRecord } from '../../../src/store/index.js';
 import { CLI_ENTRY, REPO_ROOT } from '../../support/cli.js';
 import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
 import { startRedis, type RunningRedis } from '../../support/redis.js';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until } from '../../support/wait.js';
 
 async function lines(file: string): Promise<string[]> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
@@ -72,8 +63,8 @@ describe('two daemon replicas with leader election', function () {
     const first = startDaemon(config);
     const second = startDaemon(config);
 
-    const running = await until('a run to start', async () => (await store!.listRuns({ phase: 'running' }))[0]);
-    const [leaderPid] = await until('the step to record its keelson', async () => ((await lines(owners)).length > 0 ? lines(owners) : undefined));
+    const running = await until(async () => (await store!.listRuns({ phase: 'running' }))[0], 'a run to start');
+    const [leaderPid] = await until(async () => ((await lines(owners)).length > 0 ? lines(owners) : undefined), 'the step to record its keelson');
     const leader = [first, second].find((d) => d.pid === Number(leaderPid));
     const follower = [first, second].find((d) => d !== leader)!;
     expect(leader, 'the run belongs to one of the two daemons').to.not.equal(undefined);
@@ -85,21 +76,21 @@ describe('two daemon replicas with leader election', function () {
     for (const pid of await lines(steps)) {
       try { process.kill(-Number(pid), 'SIGKILL'); } catch { /* gone */ }
     }
-    const retry = await until('the follower to take over and retry the run', async () =>
-      (await store!.listRuns({ watch: running.watch })).find((r: RunRecord) => r.retryOf === running.id));
+    const retry = await until(async () =>
+      (await store!.listRuns({ watch: running.watch })).find((r: RunRecord) => r.retryOf === running.id), 'the follower to take over and retry the run');
     const failoverMs = Date.parse(retry.createdAt) - killedAt;
     console.log(`      failover: the retry started ${failoverMs} ms after kill -9 of the leader (lease ttl 2s)`);
-    const retryOwners = await until('the retry step to start', async () => {
+    const retryOwners = await until(async () => {
       const seen = await lines(owners);
       return seen.length >= 2 ? seen : undefined;
-    });
+    }, 'the retry step to start');
     expect(retryOwners, 'the retry runs once, on the former follower').to.deep.equal([leaderPid, String(follower.pid)]);
     await writeFile(gate, '');
 
-    const finished = await until('the retry to finish', async () => {
+    const finished = await until(async () => {
       const runs = await store!.listRuns({ watch: running.watch });
       return runs.every((r) => r.phase !== 'running' && r.phase !== 'queued') ? runs : undefined;
-    });
+    }, 'the retry to finish');
     expect(finished.map((r) => [r.commit, r.phase, r.reason])).to.deep.equal([
       [commit, 'succeeded', 'StepsSucceeded'],
       [commit, 'interrupted', 'ProcessDied'],
@@ -107,8 +98,8 @@ describe('two daemon replicas with leader election', function () {
 
     // A new commit is built once, by the new leader; nothing earlier is repeated.
     const next = await commitFile(repo, 'a.txt', 'two');
-    await until('the next commit to be built', async () =>
-      (await store!.listRuns({ watch: running.watch })).find((r) => r.commit === next && r.phase === 'succeeded'));
+    await until(async () =>
+      (await store!.listRuns({ watch: running.watch })).find((r) => r.commit === next && r.phase === 'succeeded'), 'the next commit to be built');
     await new Promise((r) => setTimeout(r, 2500));
     const all = await store!.listRuns({ watch: running.watch });
     expect(all.map((r) => r.commit)).to.deep.equal([next, commit, commit]);

@@ -9,16 +9,7 @@ import { silentLogger } from '../../../src/log/index.js';
 import { PipelineRunner } from '../../../src/pipeline/index.js';
 import { FileStore, type RunRecord } from '../../../src/store/index.js';
 import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../../support/wait.js';
 
 describe('pipeline runner with workers and supersession (real git, real file store)', function () {
   this.timeout(120_000);
@@ -65,10 +56,10 @@ describe('pipeline runner with workers and supersession (real git, real file sto
     const watcher = new GitWatcher({ watches: [spec], trigger: runner(steps, 1), state: store, supersede: true });
     try {
       await watcher.pollOnce();
-      await until('the first run to start', async () => (await runsOf(spec.key)).find((r) => r.phase === 'running'));
+      await until(async () => (await runsOf(spec.key)).find((r) => r.phase === 'running'), 'the first run to start');
       const second = await commitFile(repo, 'a.txt', 'two');
       await watcher.pollOnce();
-      await until('the first run to be cancelled', async () => (await runsOf(spec.key)).find((r) => r.commit === first && r.phase === 'cancelled'));
+      await until(async () => (await runsOf(spec.key)).find((r) => r.commit === first && r.phase === 'cancelled'), 'the first run to be cancelled');
       await writeFile(gate, '');
       await watcher.idle();
       const runs = await runsOf(spec.key);
@@ -95,12 +86,12 @@ describe('pipeline runner with workers and supersession (real git, real file sto
       const watcher = new GitWatcher({ watches: specs, trigger: runner(steps, workers), state: store });
       try {
         await watcher.pollOnce();
-        const phases = await until(`${workers} run(s) going`, async () => {
+        const phases = await until(async () => {
           const latest = await Promise.all(specs.map(async (s) => (await runsOf(s.key))[0]?.phase));
           // Both runs are recorded (the second one `queued` while it waits for a worker).
           if (latest.includes(undefined)) return undefined;
           return latest.filter((p) => p === 'running').length === workers ? latest : undefined;
-        });
+        }, `${workers} run(s) going`);
         if (workers === 1) expect([...phases].sort()).to.deep.equal(['queued', 'running']);
         else expect(phases).to.deep.equal(['running', 'running']);
         await writeFile(gate, '');

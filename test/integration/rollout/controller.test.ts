@@ -9,6 +9,7 @@ import {
 } from '../../../src/rollout/index.js';
 import { FileStore, type Store } from '../../../src/store/index.js';
 import { startCluster, type RunningCluster } from '../../support/cluster.js';
+import { until } from '../../support/wait.js';
 
 const NS = 'rollout-it';
 // One repository per test: the controller replays the latest update of a repository to workloads it
@@ -16,22 +17,6 @@ const NS = 'rollout-it';
 const REG = '127.0.0.1:5000/team';
 const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
-
-/** Polls until `check` returns a value (not undefined/false); a bounded wait, not a timing assertion. */
-async function eventually<T>(check: () => Promise<T | undefined | false>, what: string, limitMs = 30_000): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function deployment(name: string, image: string, annotations: Record<string, string>): V1Deployment {
   return {
@@ -60,7 +45,7 @@ describe('RolloutController on a real API server', function () {
     (await apps.readNamespacedDeployment({ name, namespace: NS })).spec?.template?.spec?.containers[0]?.image;
   const updateEvents = async (name: string): Promise<number> =>
     (await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name},reason=ImageUpdated` })).items.length;
-  const followed = (c: RolloutController, name: string) => eventually(async () => c.workloads().some((w) => w.key === `${NS}/deployment/${name}` && !w.error), `${name} to be followed`);
+  const followed = (c: RolloutController, name: string) => until(async () => c.workloads().some((w) => w.key === `${NS}/deployment/${name}` && !w.error), `${name} to be followed`);
 
   before(async function () {
     this.timeout(60 * 60_000); // a cold build of the cluster binaries
@@ -69,7 +54,7 @@ describe('RolloutController on a real API server', function () {
     apps = kc.makeApiClient(AppsV1Api);
     core = kc.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
-    await eventually(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }), 'the default service account');
+    await until(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }), 'the default service account');
     stateDir = await mkdtemp(join(tmpdir(), 'keelson-rollout-it-'));
     store = await FileStore.open({ stateDir });
     controller = newController();
@@ -89,7 +74,7 @@ describe('RolloutController on a real API server', function () {
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('semver', `${REPO}:1.0.0`, { 'keel.sh/policy': 'minor', 'keel.sh/trigger': 'poll' }) });
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('broken', `${REPO}:1.0.0`, { 'keel.sh/policy': 'sometimes' }) });
     await followed(controller!, 'semver');
-    await eventually(async () => controller!.workloads().find((w) => w.key === `${NS}/deployment/broken`)?.error, 'broken to be seen');
+    await until(async () => controller!.workloads().find((w) => w.key === `${NS}/deployment/broken`)?.error, 'broken to be seen');
     expect(controller!.targets().map((t) => `${t.repository}:${t.tag}/${t.mode}`)).to.include(`${REPO}:1.0.0/tags`);
     const before = await apps.readNamespacedDeployment({ name: 'semver', namespace: NS });
 
@@ -116,7 +101,7 @@ describe('RolloutController on a real API server', function () {
       await restarted.stop();
     }
     expect((await apps.readNamespacedDeployment({ name: 'semver', namespace: NS })).metadata?.generation).to.equal(after.metadata?.generation);
-    expect(await eventually(async () => (await updateEvents('semver')) || undefined, 'the ImageUpdated event')).to.equal(1);
+    expect(await until(async () => (await updateEvents('semver')) || undefined, 'the ImageUpdated event')).to.equal(1);
     expect(await store.getState(`rollout:${NS}/deployment/semver`)).to.have.nested.property('containers.app.image', `${REPO}:1.1.0`);
   });
 
@@ -124,7 +109,7 @@ describe('RolloutController on a real API server', function () {
     const REPO = `${REG}/pinned`;
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('pinned', `${REPO}:main@${D1}`, { 'keel.sh/policy': 'force' }) });
     await followed(controller!, 'pinned');
-    await eventually(async () => (await apps.readNamespacedDeployment({ name: 'pinned', namespace: NS })).status?.readyReplicas === 1, 'pinned to be ready');
+    await until(async () => (await apps.readNamespacedDeployment({ name: 'pinned', namespace: NS })).status?.readyReplicas === 1, 'pinned to be ready');
 
     const same = await controller!.applyUpdate({ repository: REPO, tag: 'main', digest: D1 });
     expect(same.find((r) => r.workload.name === 'pinned')?.outcome).to.equal(RolloutOutcome.UpToDate);
@@ -146,8 +131,8 @@ describe('RolloutController on a real API server', function () {
     expect(await imageOf('held')).to.equal(`${REPO}:2.0.0`);
 
     await cluster!.kubectl(['-n', NS, 'annotate', 'deployment', 'held', 'keelson.dev/hold-']);
-    await eventually(async () => (await imageOf('held')) === `${REPO}:2.0.1`, 'the held update to roll after release');
-    expect(await eventually(async () => (await updateEvents('held')) || undefined, 'the event')).to.equal(1);
+    await until(async () => (await imageOf('held')) === `${REPO}:2.0.1`, 'the held update to roll after release');
+    expect(await until(async () => (await updateEvents('held')) || undefined, 'the event')).to.equal(1);
   });
 
   it('waits for approvals and applies the update once approved', async () => {
@@ -162,9 +147,9 @@ describe('RolloutController on a real API server', function () {
     expect(await imageOf('gated')).to.equal(`${REPO}:3.0.0`);
 
     await controller!.approvals.approve(id, 'ann', new Date());
-    await eventually(async () => (await imageOf('gated')) === `${REPO}:3.1.0`, 'the approved update');
+    await until(async () => (await imageOf('gated')) === `${REPO}:3.1.0`, 'the approved update');
     // The patch lands first, then the record and the approval's removal.
-    await eventually(async () => !(await controller!.approvals.list()).some((a) => a.id === id), 'the approval to be removed');
+    await until(async () => !(await controller!.approvals.list()).some((a) => a.id === id), 'the approval to be removed');
     expect(await updateEvents('gated')).to.be.at.most(1);
   });
 
