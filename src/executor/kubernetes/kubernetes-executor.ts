@@ -329,7 +329,7 @@ async function execWithStdin(kc: KubeConfig, namespace: string, pod: string, con
   const stderr: Buffer[] = [];
   const sink = new Writable({ write(_chunk, _enc, done) { done(); } });
   const errors = new Writable({ write(chunk: Buffer, _enc, done) { stderr.push(chunk); done(); } });
-  return new Promise<V1Status>((resolve, reject) => {
+  return new Promise<V1Status>((resolve) => {
     let settled = false;
     const settle = (status: V1Status) => {
       if (settled) return;
@@ -347,7 +347,10 @@ async function execWithStdin(kc: KubeConfig, namespace: string, pod: string, con
           signal.removeEventListener('abort', onAbort);
           settle({ status: 'Failure', message: signal.aborted ? 'aborted' : 'the exec stream closed without a status' });
         });
-      }, reject);
+      }, (error: unknown) => {
+        // e.g. 403 when the identity lacks get + create on pods/exec; repeated, then reported
+        settle({ status: 'Failure', message: `the exec request was refused: ${apiMessage(error)}` });
+      });
   });
 }
 
@@ -394,5 +397,9 @@ function apiMessage(error: unknown): string {
       if (parsed.message) return parsed.message;
     } catch { /* not JSON */ }
   }
-  return messageOf(error);
+  if (typeof (body as { message?: unknown } | null)?.message === 'string') return (body as { message: string }).message;
+  if (error instanceof Error) return messageOf(error);
+  // the exec client rejects with the server's Status object
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : JSON.stringify(error);
 }

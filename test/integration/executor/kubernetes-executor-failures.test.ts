@@ -13,7 +13,7 @@ import { KubernetesExecutor } from '../../../src/executor/kubernetes/index.js';
 import type { ExecutionResult } from '../../../src/executor/types.js';
 import { clusterProcesses, eventually, sharedCluster, type RunningCluster } from '../../support/cluster.js';
 import { mkfifo } from './mkfifo.js';
-import { UNMANAGED_NODE, kanikoVariant, sourceFixture, testRequest, type SourceFixture, type TestRequest } from './kubernetes-fixtures.js';
+import { unmanagedNode, kanikoVariant, sourceFixture, testRequest, type SourceFixture, type TestRequest } from './kubernetes-fixtures.js';
 
 const NO_PROVISIONER = 'keelson-test-no-provisioner';
 
@@ -22,14 +22,18 @@ describe('KubernetesExecutor failures against a kwok cluster', function () {
   let cluster: RunningCluster;
   let fixture: SourceFixture;
   let core: CoreV1Api;
-  let stuckTemplate: string;
+
+  /** A builder template whose pod is bound to a node of its own that no kubelet serves. */
+  async function stuckTemplate(): Promise<{ template: string; node: string }> {
+    const node = unmanagedNode();
+    return { node, template: await kanikoVariant(fixture.dir, `${node}.yaml`, { spec: `nodeName: ${node}` }) };
+  }
 
   before(async function () {
     this.timeout(60 * 60_000);
     cluster = await sharedCluster();
     core = cluster.kubeConfig().makeApiClient(CoreV1Api);
     fixture = await sourceFixture();
-    stuckTemplate = await kanikoVariant(fixture.dir, 'no-kubelet.yaml', { spec: `nodeName: ${UNMANAGED_NODE}` });
     await cluster.kubeConfig().makeApiClient(StorageV1Api).createStorageClass({
       body: { metadata: { name: NO_PROVISIONER }, provisioner: 'keelson.test/nobody', volumeBindingMode: 'Immediate' },
     }).catch((error: { code?: number }) => { if (error.code !== 409) throw error; });
@@ -67,7 +71,7 @@ describe('KubernetesExecutor failures against a kwok cluster', function () {
 
   it('fails a run whose builder image cannot be pulled once the kubelet backs off', async () => {
     const req = testRequest(fixture.source, { build: { image: 'team/app' } });
-    const running = run(req, { template: stuckTemplate });
+    const running = run(req, { template: (await stuckTemplate()).template });
     const waiting = (reason: string, message: string) => ({
       phase: 'Pending',
       containerStatuses: [{ name: 'kaniko', image: 'gcr.io/kaniko-project/executor:v1.23.2', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message } } }],
@@ -82,11 +86,12 @@ describe('KubernetesExecutor failures against a kwok cluster', function () {
 
   it('fails a run whose builder pod is evicted, with the kubelet\'s message', async () => {
     const req = testRequest(fixture.source, { build: { image: 'team/app' } });
-    const running = run(req, { template: stuckTemplate });
+    const { node, template } = await stuckTemplate();
+    const running = run(req, { template });
     await reportStatus(req.namespace, { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: ephemeral-storage.' });
     const result = await running;
     expect(result, req.logs.join('')).to.include({ ok: false, reason: 'BuildFailed' });
-    expect(result.message).to.contain(`was evicted from node ${UNMANAGED_NODE}: The node was low on resource: ephemeral-storage.`);
+    expect(result.message).to.contain(`was evicted from node ${node}: The node was low on resource: ephemeral-storage.`);
   });
 
   it('fails with SourceFailed when the bytes that reach the volume do not match the checksum', async () => {
@@ -123,7 +128,7 @@ describe('KubernetesExecutor failures against a kwok cluster', function () {
   for (const [how, reason] of [[new SupersededError('newer commit bbbbbbbbbbbb'), 'Superseded'], [undefined, 'Shutdown']] as const) {
     it(`cancels a run mid-Job cleanly (${reason}) and deletes its namespace`, async () => {
       const req = testRequest(fixture.source, { build: { image: 'team/app' } });
-      const running = run(req, { template: stuckTemplate });
+      const running = run(req, { template: (await stuckTemplate()).template });
       await builderPod(req.namespace);
       req.abort.abort(how);
       const result = await running;
@@ -136,7 +141,7 @@ describe('KubernetesExecutor failures against a kwok cluster', function () {
 
   it('times out a run whose builder never starts, saying what it waited for', async () => {
     const req = testRequest(fixture.source, { build: { image: 'team/app' }, timeout: '4s' });
-    const result = await run(req, { template: stuckTemplate });
+    const result = await run(req, { template: (await stuckTemplate()).template });
     expect(result).to.include({ ok: false, reason: 'TimedOut' });
     expect(result.message).to.match(/^run exceeded its timeout of 4s; pod build-\w+ is Pending/);
   });

@@ -1,4 +1,5 @@
 /** What the Kubernetes executor tests share: a source tree, a request, a template with a twist. */
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,8 +49,14 @@ export function testRequest(source: string, pipeline: unknown, registry = '127.0
   };
 }
 
-/** No such Node exists, so kwok leaves a pod bound to it alone and the test plays its kubelet. */
-export const UNMANAGED_NODE = 'keelson-test-no-kubelet';
+/**
+ * A Node name that does not exist, so kwok leaves a pod bound to it alone and the test plays its
+ * kubelet. A new name each time: the pod garbage collector fails pods of a node that has been
+ * missing for 40 s, counted per name.
+ */
+export function unmanagedNode(): string {
+  return `keelson-test-no-kubelet-${randomBytes(4).toString('hex')}`;
+}
 
 const POD_SPEC = '    spec:\n      restartPolicy: Never\n';
 
