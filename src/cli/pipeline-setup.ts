@@ -68,10 +68,6 @@ export interface PipelineSetup {
   dispose(): Promise<void>;
 }
 
-/**
- * Reads flags and the config file, checks them all before anything runs, and wires the store,
- * executor and pipeline runner. Flags win over the config file.
- */
 export interface PipelineHooks {
   /** Each run's output as it comes (e.g. the terminal for `keelson run`). */
   readonly echo?: (text: string) => void;
@@ -81,8 +77,13 @@ export interface PipelineHooks {
   readonly onStage?: (runId: string, stage: string) => void;
 }
 
-export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks: PipelineHooks = {}): Promise<PipelineSetup> {
-  const file = flags.config ? await loadKeelsonFile(flags.config) : undefined;
+/**
+ * Reads flags and the config file, checks them all before anything is written or run, and wires
+ * the store, executor and pipeline runner. Flags win over the config file.
+ */
+export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks: PipelineHooks = {},
+  loaded?: KeelsonFile): Promise<PipelineSetup> {
+  const file = loaded ?? (await readConfigFile(flags));
   const pipeline = pipelineFrom(flags, file);
   const executorKind = flags.executor ?? file?.executor ?? 'local';
   if (executorKind !== 'local' && executorKind !== 'kubernetes') {
@@ -103,6 +104,14 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
     throw new UsageError(`--workers: "${flags.workers}" is not a whole number between 1 and 64`);
   }
+  const template = await operatorTemplate(flags, file);
+  const kubeConfig = executorKind === 'kubernetes' ? loadKubeConfig(flags.kubeconfig) : undefined;
+  // Commit statuses and notifications; token files are read now, so a missing one is exit 2.
+  const reporters = file?.report ? await createReporters(file.report, {
+    logger, baseDir: path.dirname(path.resolve(flags.config!)), ...(file.publicUrl ? { runPageBaseUrl: file.publicUrl } : {}),
+    readSecret: (ref) => readSecretKey(loadKubeConfig(flags.kubeconfig), ref),
+  }) : undefined;
+  // Everything above only read and checked; from here on the store and files are written.
   const store = await openStoreFromOptions(storeFlags);
   const workRoot = storeFlags.stateDir ?? (storeFlags.redis ? path.join(os.tmpdir(), 'keelson') : defaultStateDir());
   const authDir = path.join(workRoot, 'auth');
@@ -114,22 +123,13 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     await writeFile(authFile, toDockerConfigJson(credentials), { mode: 0o600 });
     await chmod(authFile, 0o600);
   }
-  const template = await operatorTemplate(flags, file);
-  const executor = executorKind === 'kubernetes'
-    ? createExecutor({ kind: 'kubernetes', kubeConfig: loadKubeConfig(flags.kubeconfig), credentials, ...(template ? { template } : {}) })
+  const executor = kubeConfig
+    ? createExecutor({ kind: 'kubernetes', kubeConfig, credentials, ...(template ? { template } : {}) })
     : createExecutor({
       kind: 'local',
       ...(authFile ? { authFile } : {}),
       isInsecureRegistry: (host) => usesPlainHttp(host, credentials),
     });
-  // Commit statuses and notifications; token files are read now, so a missing one is exit 2.
-  const reporters = file?.report ? await createReporters(file.report, {
-    logger, baseDir: path.dirname(path.resolve(flags.config!)), ...(file.publicUrl ? { runPageBaseUrl: file.publicUrl } : {}),
-    readSecret: (ref) => readSecretKey(loadKubeConfig(flags.kubeconfig), ref),
-  }).catch(async (error: unknown) => {
-    await store.close();
-    throw error;
-  }) : undefined;
   const materializer: SourceMaterializer = {
     materialize: async (watch, commit, destDir, signal) => {
       await materializeCommit(watch as WatchSpec, commit, destDir, { cacheDir: path.join(workRoot, 'git-mirrors'), signal });
@@ -257,4 +257,9 @@ export async function readSecretKey(kubeConfig: KubeConfig, ref: { name: string;
   const value = Buffer.from(encoded, 'base64').toString('utf8').trim();
   registerSecret(value);
   return value;
+}
+
+/** The --config file, checked; undefined without --config. */
+export async function readConfigFile(flags: Pick<PipelineFlags, 'config'>): Promise<KeelsonFile | undefined> {
+  return flags.config ? loadKeelsonFile(flags.config) : undefined;
 }

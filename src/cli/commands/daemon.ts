@@ -10,7 +10,7 @@ import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController, RolloutOutcome, type RolloutResult } from '../../rollout/index.js';
 import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, type ApprovalSource, type ServerSources } from '../../server/index.js';
-import { addPipelineOptions, loadKubeConfig, parsePort, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
+import { addPipelineOptions, loadKubeConfig, parsePort, readConfigFile, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
 
@@ -48,23 +48,24 @@ export function registerDaemonCommand(program: Command): void {
   addPipelineOptions(command).action(async (flags: DaemonFlags) => {
     const logger = createLogger();
     const port = flags.port === undefined ? undefined : parsePort(flags.port, '--port');
-    const setup = await setUpPipeline(flags, logger, { onRunFinished: recordRunFinished });
-    const file = setup.file;
+    // Everything the user gave is checked before the store is opened or anything starts.
+    const file = await readConfigFile(flags);
+    const token = await readSecretFile(flags.tokenFile, '--token-file');
+    const githubSecret = await readSecretFile(flags.githubSecretFile ?? file?.server?.githubSecretFile, '--github-secret-file');
+    const specs: WatchSpec[] = (file?.watches ?? []).map((w) => parseWatchSpec(w.repo));
+    const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
+    const kubeConfig = rolloutsEnabled ? loadKubeConfig(flags.kubeconfig) : undefined;
+    const redisUrl = flags.redis ?? file?.redis;
+    if (flags.leaderElect && !redisUrl) {
+      throw new UsageError('--leader-elect needs the shared Redis store: add --redis URL');
+    }
+    const leaseTtl = flags.leaseTtl === undefined ? undefined : parseLeaseTtl(flags.leaseTtl);
+    const setup = await setUpPipeline(flags, logger, { onRunFinished: recordRunFinished }, file);
     const stops: Array<() => Promise<void>> = [];
     const stopAll = async (): Promise<void> => {
       for (const stop of stops.reverse()) await stop().catch((error: unknown) => logger.error({ err: String(error) }, 'error while stopping'));
     };
     try {
-      const token = await readSecretFile(flags.tokenFile, '--token-file');
-      const githubSecret = await readSecretFile(flags.githubSecretFile ?? file?.server?.githubSecretFile, '--github-secret-file');
-      const specs: WatchSpec[] = (file?.watches ?? []).map((w) => parseWatchSpec(w.repo));
-      const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
-      const kubeConfig = rolloutsEnabled ? loadKubeConfig(flags.kubeconfig) : undefined;
-      const redisUrl = flags.redis ?? file?.redis;
-      if (flags.leaderElect && !redisUrl) {
-        throw new UsageError('--leader-elect needs the shared Redis store: add --redis URL');
-      }
-
       // The work only the leader does. Built afresh for each term: a stopped watcher stays stopped.
       let work: DaemonWork | undefined;
       const startWork = async (): Promise<void> => {
@@ -88,7 +89,7 @@ export function registerDaemonCommand(program: Command): void {
       stops.unshift(() => listening.close());
 
       if (flags.leaderElect) {
-        const lease = new RedisLease({ redisUrl: redisUrl!, logger, ...(flags.leaseTtl ? { ttl: parseLeaseTtl(flags.leaseTtl) } : {}) });
+        const lease = new RedisLease({ redisUrl: redisUrl!, logger, ...(leaseTtl ? { ttl: leaseTtl } : {}) });
         lease.start({ onStartedLeading: startWork, onStoppedLeading: stopWork });
         stops.push(() => lease.stop());
       } else {

@@ -5,7 +5,7 @@ import { createLogger } from '../../log/index.js';
 import { deployTags, LocalDeployLoop, type DeployPollResult } from '../../deploy/index.js';
 import { RegistryClient, usesPlainHttp } from '../../registry/index.js';
 import { createServer, gitWatcherSources } from '../../server/index.js';
-import { addPipelineOptions, parsePort, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
+import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
 import { untilStopSignal } from '../signals.js';
 
@@ -34,23 +34,23 @@ export function registerWatchCommand(program: Command): void {
     const deployLoops = new Map<string, LocalDeployLoop>();
     const deploys: Array<Promise<DeployPollResult>> = [];
     let closeReader: () => Promise<void> = async () => {};
+    // Everything the user gave is checked before the store is opened or anything runs.
+    const file = await readConfigFile(flags);
+    const specs: WatchSpec[] = (repos.length > 0 ? repos : (file?.watches ?? []).map((w) => w.repo)).map((text) => parseWatchSpec(text));
+    if (specs.length === 0) {
+      throw new UsageError('watch: name at least one repository (e.g. keelson watch .^main) or list watches: in --config');
+    }
+    if (flags.once) {
+      // A missing branch or a remote that does not exist is bad input: exit 2 before any run.
+      await Promise.all(specs.map((spec) => createHeadReader(spec).readHead()));
+    }
     const setup = await setUpPipeline(flags, logger, {
       onRunFinished: (run) => {
         const loop = deployLoops.get(run.watch);
         if (loop) deploys.push(loop.recordBuild(run));
       },
-    });
+    }, file);
     try {
-      const specs: WatchSpec[] = [];
-      const fromFile = setup.file?.watches ?? [];
-      for (const text of repos.length > 0 ? repos : fromFile.map((w) => w.repo)) specs.push(parseWatchSpec(text));
-      if (specs.length === 0) {
-        throw new UsageError('watch: name at least one repository (e.g. keelson watch .^main) or list watches: in --config');
-      }
-      if (flags.once) {
-        // Bad input (a missing branch, a remote that does not exist) is reported before anything runs.
-        await Promise.all(specs.map((spec) => createHeadReader(spec).readHead()));
-      }
       if (setup.pipeline?.deploy && setup.registry) {
         const reader = new RegistryClient({ credentials: setup.credentials, logger });
         closeReader = () => reader.close();

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
@@ -109,6 +109,7 @@ describe('keelson watch and keelson run, end to end', function () {
       expect(result.stderr).to.match(message);
     }
     expect(await lines(marker)).to.deep.equal([]);
+    expect(await stat(stateDir).then(() => 'created', () => 'absent'), 'bad input writes nothing').to.equal('absent');
   });
 
   it('marks a run cut off by kill -9 as interrupted on restart and retries it once', async () => {
