@@ -128,6 +128,11 @@ export class KubernetesExecutor implements Executor {
     } catch (error) {
       result = this.failure(error, request.signal, timeout, pipeline.timeout.toString(), [...pods.values()]);
     }
+    // A run stopped on purpose (or timed out) says so, even when the Job or a pod happened to
+    // fail while it was being stopped.
+    if (!result.ok && signal.aborted) {
+      result = this.failure(undefined, request.signal, timeout, pipeline.timeout.toString(), [...pods.values()]);
+    }
     await this.cleanUp(namespace, result, spec.debug, spec.keepFailed.milliseconds, signal.aborted).catch((error: unknown) => {
       log(`keelson: cleaning up namespace ${namespace} failed: ${apiMessage(error)}\n`);
     });
