@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ReportConfig } from '../report/schema.js';
+import { ReportConfig } from '../report/index.js';
 import { PipelineSpec } from './pipeline.js';
 import { loadYamlFile, parseYamlWith } from './load.js';
 

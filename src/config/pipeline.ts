@@ -1,15 +1,5 @@
 import { z } from 'zod';
-import { Duration } from '../domain/index.js';
-
-/** `30s`, `5m`, `1h30m`; parsed once into a Duration. */
-export const DurationText = z.string().transform((text, ctx) => {
-  const d = Duration.tryParse(text);
-  if (!d) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (expected e.g. 30s, 5m, 1h30m)` });
-    return z.NEVER;
-  }
-  return d;
-});
+import { Duration, DurationText } from '../domain/index.js';
 
 /** An image build declared by a pipeline (issue 3). Tags may use {{branch}} and {{shortCommit}}. */
 export const BuildSpec = z.strictObject({
@@ -69,3 +59,5 @@ export const PipelineSpec = z.strictObject({
   kubernetes: KubernetesSpec.default(KubernetesSpec.parse({})),
 });
 export type PipelineSpec = z.infer<typeof PipelineSpec>;
+
+export { DurationText };

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /** A span of time parsed once from text such as `30s`, `5m`, `1h30m`, `250ms` or `@every 30s`. */
 export class Duration {
   private constructor(readonly milliseconds: number) {}
@@ -51,3 +53,13 @@ export class Duration {
     return parts.join('');
   }
 }
+
+/** `30s`, `5m`, `1h30m` in a config file or annotation; parsed once into a Duration. */
+export const DurationText = z.string().transform((text, ctx) => {
+  const d = Duration.tryParse(text);
+  if (!d) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (expected e.g. 30s, 5m, 1h30m)` });
+    return z.NEVER;
+  }
+  return d;
+});

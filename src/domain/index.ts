@@ -1,4 +1,4 @@
 export { dnsLabel, isDnsLabel } from './naming.js';
 export { newRunId, parseRunId, type RunId } from './run-id.js';
-export { Duration } from './duration.js';
+export { Duration, DurationText } from './duration.js';
 export { SupersededError, isSuperseded, Slots } from './abort.js';

@@ -1,6 +1,6 @@
-import type { PipelineSpec } from '../config/pipeline.js';
+import type { PipelineSpec } from '../config/index.js';
 import type { RunId } from '../domain/index.js';
-import type { RunImage, RunReason } from '../store/types.js';
+import type { RunImage, RunReason } from '../store/index.js';
 
 /** The committed tree of one commit, already materialised in a directory (never a work tree). */
 export interface SourceTree {

@@ -1,7 +1,7 @@
 import { SupersededError, type Duration } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import type { StateStore } from '../store/types.js';
+import type { StateStore } from '../store/index.js';
 import { LocalHeadReader } from './local-head-reader.js';
 import { RemoteHeadReader } from './remote-head-reader.js';
 import { backoffMs, parseSchedule, type Schedule } from './schedule.js';

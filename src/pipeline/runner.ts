@@ -3,9 +3,9 @@ import path from 'node:path';
 import { parseRepositoryPipeline, type PipelineSpec } from '../config/index.js';
 import { isSuperseded, newRunId, Slots, type RunId } from '../domain/index.js';
 import { isKeelsonError, messageOf } from '../errors.js';
-import type { ExecutionResult, Executor } from '../executor/types.js';
+import type { ExecutionResult, Executor } from '../executor/index.js';
 import type { Logger } from '../log/index.js';
-import { RunReason, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/types.js';
+import { RunReason, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/index.js';
 import type { PipelineEvent, PipelineOutcome, SourceMaterializer } from './types.js';
 
 /** The file a repository may commit to carry its own pipeline. */

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { Duration } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import type { StateStore } from '../store/types.js';
+import type { StateStore } from '../store/index.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import { StoredBaselines, type TargetBaseline } from './schema.js';
 import type { ChangeListener, JobStatus, PollResult, RegistryChange, RegistryReader, WatchTarget } from './types.js';

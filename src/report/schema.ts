@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DurationText } from '../config/index.js';
+import { DurationText } from '../domain/index.js';
 import { Duration } from '../domain/index.js';
 import { NOTIFICATION_EVENTS } from './types.js';
 

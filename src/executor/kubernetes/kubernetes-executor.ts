@@ -7,7 +7,7 @@ import { BatchV1Api, CoreV1Api, Exec, KubeConfig, type V1Pod, type V1Status } fr
 import { isSuperseded } from '../../domain/index.js';
 import { isKeelsonError, messageOf } from '../../errors.js';
 import { anonymousCredentials, type CredentialLookup } from '../../registry/index.js';
-import { RunReason } from '../../store/types.js';
+import { RunReason } from '../../store/index.js';
 import { expandTags } from '../local/image-build.js';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
 import { BuilderTemplateError, builderValues, registrySecret, renderBuilderJob } from './builder-job.js';

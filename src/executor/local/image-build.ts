@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BuildSpec } from '../../config/index.js';
-import type { RunImage } from '../../store/types.js';
+import type { RunImage } from '../../store/index.js';
 import type { RunLogSink, SourceTree } from '../types.js';
 import { runCommand, type CommandResult } from './process.js';
 

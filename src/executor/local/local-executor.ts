@@ -1,6 +1,6 @@
 import type { RunId } from '../../domain/index.js';
 import { isLoopbackHost } from '../../registry/index.js';
-import { RunReason } from '../../store/types.js';
+import { RunReason } from '../../store/index.js';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
 import { buildAndPushImage } from './image-build.js';
 import { runCommand } from './process.js';
