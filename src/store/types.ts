@@ -81,20 +81,9 @@ export interface RunRecord {
   readonly executor?: string;
 }
 
-export interface NewRun {
-  readonly id: RunId;
-  readonly kind: RunKind;
-  readonly watch: string;
-  readonly repo: string;
-  readonly branch: string;
-  readonly commit: string;
-  readonly phase: RunPhase;
-  readonly reason: RunReason;
-  readonly message: string;
-  readonly retryOf?: RunId;
-  readonly skippedCommits?: readonly string[];
-  readonly executor?: string;
-}
+/** What a caller gives to create a run; the store adds the timestamps and the phase history. */
+export type NewRun = Pick<RunRecord,
+  'id' | 'kind' | 'watch' | 'repo' | 'branch' | 'commit' | 'phase' | 'reason' | 'message' | 'retryOf' | 'skippedCommits' | 'executor'>;
 
 /** Fields a transition may set besides the phase. */
 export interface RunUpdate {
