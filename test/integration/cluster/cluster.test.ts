@@ -4,6 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { expect } from 'chai';
 import { AppsV1Api, AuthorizationV1Api, BatchV1Api, CoreV1Api, Exec, type V1Deployment, type V1Job, type V1Status } from '@kubernetes/client-node';
 import { FAIL_POD_LABEL, clusterProcesses, eventually, startCluster, type RunningCluster } from '../../support/cluster.js';
+import { deploymentBody } from '../../support/kube.js';
 
 const NS = 'cluster-harness';
 
@@ -146,14 +147,7 @@ describe('kwok test cluster (test/support/cluster.ts)', function () {
   }
 
   function deployment(name: string, replicas: number): V1Deployment {
-    return {
-      metadata: { name },
-      spec: {
-        replicas,
-        selector: { matchLabels: { app: name } },
-        template: { metadata: { labels: { app: name } }, spec: { containers: [{ name, image: 'busybox:1.36', command: ['sleep', 'infinity'] }] } },
-      },
-    };
+    return deploymentBody({ name, replicas, container: name, image: 'busybox:1.36', command: ['sleep', 'infinity'] });
   }
 
   async function runningPod(selector: string): Promise<string> {

@@ -21,18 +21,12 @@ import { sharedCluster, type RunningCluster } from '../../support/cluster.js';
 import { pushImage } from '../../support/images.js';
 import { startRegistry, type RunningRegistry } from '../../support/registry.js';
 import { startDaemon, stopAllDaemons, until, type DaemonProcess } from './daemon-process.js';
+import { deploymentBody } from '../../support/kube.js';
 
 const NS = `daemon-it-${randomBytes(3).toString('hex')}`;
 
 function deployment(name: string, image: string, annotations: Record<string, string>): V1Deployment {
-  return {
-    metadata: { name, namespace: NS, annotations },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-    },
-  };
+  return deploymentBody({ name, namespace: NS, image, annotations });
 }
 
 /** What `keelson policy` says the workload should roll to from `current`, or `current` when nothing. */

@@ -7,18 +7,12 @@ import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node
 import { CLI_ENTRY, REPO_ROOT as ROOT } from '../../support/cli.js';
 import { startCluster, type RunningCluster } from '../../support/cluster.js';
 import { until } from '../../support/wait.js';
+import { deploymentBody } from '../../support/kube.js';
 
 const NS = 'deps-it';
 
 function deployment(name: string, replicas: number, annotations: Record<string, string> = {}, podSpec: Record<string, unknown> = {}): V1Deployment {
-  return {
-    metadata: { name, namespace: NS, annotations },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'main', image: `example.test/${name}:1` }], ...podSpec } },
-    },
-  };
+  return deploymentBody({ name, namespace: NS, replicas, annotations, podSpec, container: 'main', image: `example.test/${name}:1` });
 }
 
 interface CiRun {

@@ -10,6 +10,7 @@ import {
 import { FileStore, type Store } from '../../../src/store/index.js';
 import { startCluster, type RunningCluster } from '../../support/cluster.js';
 import { until } from '../../support/wait.js';
+import { deploymentBody } from '../../support/kube.js';
 
 const NS = 'rollout-it';
 // One repository per test: the controller replays the latest update of a repository to workloads it
@@ -19,14 +20,7 @@ const D1 = `sha256:${'1'.repeat(64)}`;
 const D2 = `sha256:${'2'.repeat(64)}`;
 
 function deployment(name: string, image: string, annotations: Record<string, string>): V1Deployment {
-  return {
-    metadata: { name, namespace: NS, annotations },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-    },
-  };
+  return deploymentBody({ name, namespace: NS, image, annotations });
 }
 
 describe('RolloutController on a real API server', function () {
