@@ -88,9 +88,16 @@ export function redirect(response: ServerResponse, location: string, headers: Re
   response.end();
 }
 
-/** A local path to go back to after signing in; anything else (another host, `//x`) is `/`. */
+/**
+ * A local path to go back to after signing in; anything else is `/`. Browsers drop tabs and
+ * newlines from a Location before resolving it (`/<TAB>/evil.example` becomes `//evil.example`,
+ * another host) and treat `\\` like `/`, so control characters go first, then only a path that
+ * starts with exactly one slash is kept.
+ */
 export function safeNext(next: string | undefined): string {
-  return next && /^\/(?![/\\])/.test(next) ? next : '/';
+  // eslint-disable-next-line no-control-regex
+  const path = (next ?? '').replace(/[\u0000-\u001f\u007f]/g, '');
+  return /^\/(?![/\\])/.test(path) ? path : '/';
 }
 
 export function oneLine(text: string): string {

@@ -143,9 +143,10 @@ class StatusServer implements KeelsonServer {
   }
 
   private async dispatch(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'http://keelson.invalid');
+    const url = requestUrl(request);
     response.once('finish', () => this.log.debug({ method: request.method, path: url.pathname, status: response.statusCode }, 'http request'));
     try {
+      if (url === UNPARSABLE_URL) throw new RequestError(400, 'malformed request target');
       const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
       if (matching.length === 0) throw new RequestError(404, `no such page: ${url.pathname}`);
       const route = matching.find((r) => r.method === request.method || (r.method === 'GET' && request.method === 'HEAD'));
@@ -153,7 +154,7 @@ class StatusServer implements KeelsonServer {
         response.setHeader('allow', [...new Set(matching.map((r) => r.method))].join(', '));
         throw new RequestError(405, `${request.method} is not allowed on ${url.pathname}`);
       }
-      const params = route.pattern.exec(url.pathname)!.slice(1).map((p) => decodeURIComponent(p));
+      const params = route.pattern.exec(url.pathname)!.slice(1).map(decodePathPart);
       await route.handle(request, response, url, params);
     } catch (error) {
       this.fail(request, response, url, error);
@@ -479,6 +480,27 @@ function wantsHtml(request: IncomingMessage, url: URL): boolean {
     return isForm(request);
   }
   return true;
+}
+
+const UNPARSABLE_URL = new URL('http://keelson.invalid/');
+
+/** The request target as a URL; a path starting with `//` stays a path (not a host). */
+function requestUrl(request: IncomingMessage): URL {
+  const target = request.url ?? '/';
+  try {
+    return new URL(target.startsWith('/') ? `http://keelson.invalid${target}` : target);
+  } catch {
+    return UNPARSABLE_URL;
+  }
+}
+
+/** A path segment a client escaped badly (`%ZZ`, a cut UTF-8 sequence) is the client's error. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new RequestError(400, 'malformed percent-encoding in the path');
+  }
 }
 
 function header(request: IncomingMessage, name: string): string | undefined {

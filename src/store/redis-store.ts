@@ -283,11 +283,13 @@ export function parseRedisUrl(url: string): RedisLocation {
   } catch (error) {
     throw new StoreConfigError('redis URL', 'not a URL (expected redis://[:password@]host[:port][/db])', { cause: error });
   }
+  const where = `redis URL ${parsed.protocol}//${parsed.host}`;
   if (parsed.password) {
     registerSecret(parsed.password);
-    registerSecret(decodeURIComponent(parsed.password));
+    registerSecret(decodeUserInfo(parsed.password, where, 'password'));
   }
-  const where = `redis URL ${parsed.protocol}//${parsed.host}`;
+  // ioredis decodes the user name the same way and would fail as late and as obscurely.
+  decodeUserInfo(parsed.username, where, 'user name');
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
     throw new StoreConfigError(where, `scheme must be redis: or rediss:, not ${parsed.protocol}`);
   }
@@ -296,4 +298,13 @@ export function parseRedisUrl(url: string): RedisLocation {
   if (!/^\d+$/.test(db)) throw new StoreConfigError(where, `database "${db}" is not a number`);
   const port = parsed.port || '6379';
   return { description: `${parsed.protocol}//${parsed.hostname}:${port}/${db}` };
+}
+
+/** The %-decoded user name or password; a bad escape is named without echoing the value. */
+function decodeUserInfo(text: string, where: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch (error) {
+    throw new StoreConfigError(where, `the ${what} has a bad %-escape (write a literal % as %25)`, { cause: error });
+  }
 }

@@ -98,6 +98,7 @@ describe('page values', () => {
 
   const nexts: Array<[string | undefined, string]> = [
     ['/runs/x', '/runs/x'], [undefined, '/'], ['//evil.example/', '/'], ['/\\evil.example', '/'], ['https://evil.example/', '/'],
+    ['/\t/evil.example', '/'], ['/\n\\evil.example', '/'], ['/runs/\tx', '/runs/x'],
   ];
   for (const [next, safe] of nexts) {
     it(`goes back to ${safe} after signing in with next=${next}`, () => expect(safeNext(next)).to.equal(safe));

@@ -122,7 +122,7 @@ describe('parseRedisUrl', () => {
       expect(parseRedisUrl(url).description).to.equal(description);
     });
   }
-  for (const url of ['localhost:6379', 'http://h', 'redis://h/x', 'not a url']) {
+  for (const url of ['localhost:6379', 'http://h', 'redis://h/x', 'not a url', 'redis://:pa%ZZss@h', 'redis://us%E0%A4er:pw@h']) {
     it(`rejects ${url}`, () => {
       expect(() => parseRedisUrl(url)).to.throw().with.property('code', 'KEELSON_STORE_CONFIG');
     });
