@@ -31,6 +31,8 @@ export const KeelsonFile = PipelineSpec.extend({
     host: z.string().min(1).default('0.0.0.0'),
     /** File holding the GitHub webhook secret (HMAC-SHA256). */
     githubSecretFile: z.string().min(1).optional(),
+    /** File holding the token /webhooks/registry requires (Bearer/Token header or ?token=). */
+    registryTokenFile: z.string().min(1).optional(),
   }).optional(),
   /** Where people reach the status page; commit statuses and notifications link to runs there. */
   publicUrl: z.url().optional(),

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseRunId, type RunId } from '../domain/index.js';
@@ -10,10 +10,12 @@ import { RequestError } from './errors.js';
 import {
   isForm, oneLine, parseCookies, parseFields, parseJson, readBody, redirect, safeNext, sendHtml, sendJson, sendText,
 } from './http.js';
+import { ThrottledWarning } from './log-throttle.js';
 import { streamLog } from './log-stream.js';
 import { metricsRegistry, webhookDeliveriesTotal } from './metrics.js';
 import { renderErrorPage, renderLoginPage, renderOverview, renderRunPage, type OverviewData, type PageContext } from './pages.js';
 import { Login, Vote } from './schema.js';
+import { RecentSet } from './recent-set.js';
 import type {
   KeelsonServer, ListeningServer, Readiness, ReadinessReporter, ServerOptions, ServerSources, ServerStore, WorkloadInfo,
 } from './types.js';
@@ -25,6 +27,12 @@ const DEFAULTS = {
   logPollMs: 500,
   readyTimeoutMs: 2000,
   host: '127.0.0.1',
+  /** GitHub retries a failed delivery for a few hours at most; a day covers manual redelivery too. */
+  replayWindowMs: 24 * 3600 * 1000,
+  /** Two keys per delivery: well above a day of pushes for the repositories one keelson watches. */
+  replayCapacity: 20_000,
+  /** A flood of refused requests logs its first line, then one line per minute with the count. */
+  warnIntervalMs: 60_000,
 } as const;
 
 const MAX_LIST_LIMIT = 1000;
@@ -55,6 +63,10 @@ class StatusServer implements KeelsonServer {
   private readonly sources: ServerSources;
   private readonly auth: Authenticator;
   private readonly githubSecret?: string;
+  private readonly registryTokenDigest?: Buffer;
+  /** Verified GitHub deliveries already acted on, by delivery id and by body digest. */
+  private readonly deliveries = new RecentSet({ capacity: DEFAULTS.replayCapacity, ttlMs: DEFAULTS.replayWindowMs });
+  private readonly warnings: Record<'badSignature' | 'replay' | 'registryToken' | 'wrongSignIn', ThrottledWarning>;
   private readonly maxBodyBytes: number;
   private readonly recentRuns: number;
   private readonly logPollMs: number;
@@ -74,6 +86,20 @@ class StatusServer implements KeelsonServer {
       registerSecret(options.githubWebhookSecret);
       this.githubSecret = options.githubWebhookSecret;
     }
+    if (options.registryWebhookToken !== undefined) {
+      if (options.registryWebhookToken.trim() === '') throw new InputError('server registryWebhookToken', 'is empty');
+      registerSecret(options.registryWebhookToken);
+      this.registryTokenDigest = sha256(options.registryWebhookToken);
+    }
+    const warning = (message: string): ThrottledWarning => new ThrottledWarning(this.log, message, DEFAULTS.warnIntervalMs);
+    this.warnings = {
+      badSignature: warning('github webhook with a bad signature'),
+      replay: warning('github webhook delivered again; not acted on'),
+      registryToken: warning('registry webhook without the right token'),
+      wrongSignIn: warning('sign-in with a wrong token'),
+    };
+    // Counts still held are written when the server stops.
+    this.closing.signal.addEventListener('abort', () => Object.values(this.warnings).forEach((w) => w.flush()), { once: true });
     this.maxBodyBytes = positive('maxBodyBytes', options.maxBodyBytes ?? DEFAULTS.maxBodyBytes);
     this.recentRuns = positive('recentRuns', options.recentRuns ?? DEFAULTS.recentRuns);
     this.logPollMs = positive('logPollMs', options.logPollMs ?? DEFAULTS.logPollMs);
@@ -121,7 +147,7 @@ class StatusServer implements KeelsonServer {
       get(/^\/healthz$/, async (_q, res) => sendText(res, 200, 'ok\n')),
       get(/^\/readyz$/, (q, res) => this.readyz(res)),
       get(/^\/metrics$/, (q, res) => this.metrics(res)),
-      post(/^\/webhooks\/registry$/, (q, res) => this.registryWebhook(q, res)),
+      post(/^\/webhooks\/registry$/, (q, res, url) => this.registryWebhook(q, res, url)),
       post(/^\/webhooks\/github$/, (q, res) => this.githubWebhook(q, res)),
       get(/^\/api\/watches$/, this.read(async () => (await this.need('watches').watches()))),
       post(/^\/api\/watches\/check$/, (q, res, url) => this.checkWatches(q, res, url)),
@@ -236,11 +262,12 @@ class StatusServer implements KeelsonServer {
 
   // ---- webhooks
 
-  private async registryWebhook(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  private async registryWebhook(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     const counted = countDelivery('registry');
     try {
       const registry = this.sources.registry;
       if (!registry) throw new RequestError(404, 'registry webhooks need the registry watcher, which this server does not run');
+      this.checkRegistryToken(request, url);
       const notification = parseRegistryNotification(parseJson(await readBody(request, this.maxBodyBytes)));
       const repositories = pushedRepositories(notification);
       for (const repository of repositories) {
@@ -265,10 +292,21 @@ class StatusServer implements KeelsonServer {
       if (!this.githubSecret || !sink) throw new RequestError(404, 'GitHub webhooks are not configured (they need a webhook secret and git watches)');
       const raw = await readBody(request, this.maxBodyBytes);
       const signature = header(request, 'x-hub-signature-256');
+      const delivery = header(request, 'x-github-delivery');
       if (!verifyGitHubSignature(this.githubSecret, raw, signature)) {
-        this.log.warn({ delivery: header(request, 'x-github-delivery'), signed: signature !== undefined }, 'github webhook with a bad signature');
+        this.warnings.badSignature.note({ delivery, signed: signature !== undefined });
         throw new RequestError(401, signature === undefined ? 'missing X-Hub-Signature-256' : 'X-Hub-Signature-256 does not match the body');
       }
+      // The signature covers the body only: a replay may carry any delivery id, so the body's
+      // digest is remembered as well. GitHub's own redelivery of a handled event is a replay too.
+      const keys = [`body:${sha256(raw).toString('hex')}`, ...(delivery ? [`id:${delivery}`] : [])];
+      if (keys.some((key) => this.deliveries.has(key))) {
+        this.warnings.replay.note({ delivery });
+        counted('replayed');
+        sendJson(response, 200, { replayed: true, ...(delivery ? { delivery } : {}), note: 'this delivery was handled before; nothing done' });
+        return;
+      }
+      keys.forEach((key) => this.deliveries.add(key));
       const event = header(request, 'x-github-event');
       const body = parseJson(raw);
       if (event === 'ping') {
@@ -292,6 +330,18 @@ class StatusServer implements KeelsonServer {
       counted(resultOf(error));
       throw error;
     }
+  }
+
+  /** Passes when no token is configured, or the request carries it (header or query). */
+  private checkRegistryToken(request: IncomingMessage, url: URL): void {
+    if (!this.registryTokenDigest) return;
+    const authorization = /^(?:Bearer|Token)\s+(\S+)$/i.exec(header(request, 'authorization')?.trim() ?? '')?.[1];
+    const given = authorization ?? url.searchParams.get('token') ?? undefined;
+    if (given !== undefined && timingSafeEqual(sha256(given), this.registryTokenDigest)) return;
+    this.warnings.registryToken.note({ tokenGiven: given !== undefined });
+    throw new RequestError(401, given === undefined
+      ? 'this endpoint needs the registry webhook token (Authorization: Bearer TOKEN, or ?token=TOKEN)'
+      : 'wrong registry webhook token');
   }
 
   // ---- API actions
@@ -416,7 +466,7 @@ class StatusServer implements KeelsonServer {
     const parsed = Login.safeParse(parseFields(request, await readBody(request, this.maxBodyBytes)));
     const next = safeNext(parsed.success ? parsed.data.next : undefined);
     if (!parsed.success || !this.auth.tokenMatches(parsed.data.token)) {
-      this.log.warn({}, 'sign-in with a wrong token');
+      this.warnings.wrongSignIn.note({});
       const ctx = this.pageContext('none');
       sendHtml(response, 403, renderLoginPage(ctx, next, parsed.success ? 'Wrong token.' : parsed.error.issues[0]!.message), ctx.nonce);
       return;
@@ -453,6 +503,10 @@ function statusOf(error: unknown): number {
     return error.exitCode === 2 ? 400 : 500;
   }
   return 500;
+}
+
+function sha256(data: string | Buffer): Buffer {
+  return createHash('sha256').update(data).digest();
 }
 
 function resultOf(error: unknown): string {

@@ -167,6 +167,12 @@ export interface ServerOptions {
   readonly auth?: ServerAuth;
   /** HMAC key of GitHub push webhooks. @default none: /webhooks/github answers 404 */
   readonly githubWebhookSecret?: string;
+  /**
+   * Shared token `/webhooks/registry` requires (`Authorization: Bearer TOKEN`, `Authorization:
+   * Token TOKEN` or `?token=TOKEN`), read by the caller from a file. @default none: anyone may
+   * ask for a registry check (it only polls the registry sooner)
+   */
+  readonly registryWebhookToken?: string;
   /** Largest request body. @default 1 MiB (413 above) */
   readonly maxBodyBytes?: number;
   /** Runs on the overview page. @default 50 */

@@ -21,6 +21,7 @@ interface DaemonFlags extends PipelineFlags {
   readonly rollouts: boolean;
   readonly tokenFile?: string;
   readonly githubSecretFile?: string;
+  readonly registryTokenFile?: string;
   readonly schedule?: string;
   readonly leaderElect?: boolean;
   readonly leaseTtl?: string;
@@ -42,6 +43,7 @@ export function registerDaemonCommand(program: Command): void {
     .option('--no-rollouts', 'do not run the rollout controller (no cluster needed)')
     .option('--token-file <file>', 'bearer token that approve/reject and other changes through HTTP need')
     .option('--github-secret-file <file>', 'HMAC secret of GitHub push webhooks')
+    .option('--registry-token-file <file>', 'token that /webhooks/registry requires (Authorization: Bearer TOKEN or ?token=TOKEN)')
     .option('--schedule <schedule>', 'git poll schedule (default: @every 30s)')
     .option('--leader-elect', 'several replicas share --redis; only the elected leader polls, builds and rolls')
     .option('--lease-ttl <duration>', 'how soon a dead leader is replaced (default: 10s)');
@@ -52,6 +54,7 @@ export function registerDaemonCommand(program: Command): void {
     const file = await readConfigFile(flags);
     const token = await readSecretFile(flags.tokenFile, '--token-file');
     const githubSecret = await readSecretFile(flags.githubSecretFile ?? file?.server?.githubSecretFile, '--github-secret-file');
+    const registryToken = await readSecretFile(flags.registryTokenFile ?? file?.server?.registryTokenFile, '--registry-token-file');
     const specs: WatchSpec[] = (file?.watches ?? []).map((w) => parseWatchSpec(w.repo));
     const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
     const kubeConfig = rolloutsEnabled ? loadKubeConfig(flags.kubeconfig) : undefined;
@@ -84,6 +87,7 @@ export function registerDaemonCommand(program: Command): void {
         sources: leaderSources(() => work, specs.length > 0, rolloutsEnabled),
         auth: { ...(token ? { token } : {}), readOnlyPublic: true },
         ...(githubSecret ? { githubWebhookSecret: githubSecret } : {}),
+        ...(registryToken ? { registryWebhookToken: registryToken } : {}),
       });
       const listening = await server.listen(port ?? file?.server?.port ?? 8080, flags.host ?? file?.server?.host ?? '0.0.0.0');
       stops.unshift(() => listening.close());
