@@ -5,7 +5,7 @@ import { expandTags } from '../executor/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { parsePolicy } from '../policy/index.js';
 import { isLoopbackHost } from '../registry/index.js';
-import { parseSchedule, RegistryWatcher, type RegistryReader, type Schedule } from '../registry-watch/index.js';
+import { anchoredJitter, parseSchedule, RegistryWatcher, type RegistryReader, type Schedule } from '../registry-watch/index.js';
 import { RunReason, type RunPhase, type RunRecord, type Store } from '../store/index.js';
 import { runImage } from './run-image.js';
 import { BuiltImage, DeployedMark } from './schema.js';
@@ -162,6 +162,8 @@ export class LocalDeployLoop {
       store: options.store,
       logger: options.logger ?? silentLogger(),
       defaultSchedule: schedule,
+      // One image's tags: checked at once, then every interval (nothing to spread).
+      jitter: anchoredJitter(Date.now()),
     });
     const policy = parsePolicy('force');
     for (const tag of options.tags) {

@@ -10,7 +10,18 @@ export interface Schedule {
   next(after: number): number;
   /** The usual gap between runs, to pick the most frequent of several schedules. */
   period(from: number): number;
+  /**
+   * The first run at or after `from` of this schedule shifted late by `offset` ms (a job's
+   * stable jitter). `@every` runs are aligned to the epoch, so a job keeps its place in the
+   * interval whenever it was added; cron runs are the cron times plus the offset.
+   */
+  at(from: number, offset: number): number;
+  /** How far a job may be shifted: the whole interval for `@every`, at most a minute after a cron time. */
+  spread(from: number): number;
 }
+
+/** Cron jobs start within this long after their time, so one `0 * * * *` does not fire them all at once. */
+const CRON_SPREAD_MS = 60_000;
 
 /** The part of node-cron's task we use: its matcher finds the next matching second from any date. */
 interface TimeMatcher {
@@ -27,6 +38,15 @@ class EverySchedule implements Schedule {
   period(): number {
     return this.interval.milliseconds;
   }
+
+  at(from: number, offset: number): number {
+    const period = this.interval.milliseconds;
+    return Math.ceil((from - offset) / period) * period + offset;
+  }
+
+  spread(): number {
+    return this.interval.milliseconds;
+  }
 }
 
 class CronSchedule implements Schedule {
@@ -39,6 +59,14 @@ class CronSchedule implements Schedule {
   period(from: number): number {
     const first = this.next(from);
     return this.next(first) - first;
+  }
+
+  at(from: number, offset: number): number {
+    return this.next(from - offset - 1) + offset;
+  }
+
+  spread(from: number): number {
+    return Math.min(this.period(from), CRON_SPREAD_MS);
   }
 }
 

@@ -25,6 +25,17 @@ export interface RegistryWatcherOptions {
   readonly checkTimeout?: Duration;
   /** The clock, epoch ms; tests move it to make jobs due. @default Date.now */
   readonly now?: () => number;
+  /**
+   * A job's place in its interval, in ms from 0 to `spread` (exclusive): jobs are spread over
+   * the interval rather than fired together, each at the same place every cycle. @default a
+   * hash of the job key
+   */
+  readonly jitter?: (jobKey: string, spread: number) => number;
+  /**
+   * Told when checks start so late that they miss their cycle (the registries' allowed rate
+   * cannot keep up with the number of jobs): `late` checks since the last call. @default none
+   */
+  readonly onOverrun?: (late: number) => void;
 }
 
 const DEFAULTS = {
@@ -35,7 +46,10 @@ const DEFAULTS = {
   checkTimeout: Duration.ofSeconds(120),
 } as const;
 
-const KNOWN_OPTIONS = new Set(['reader', 'store', 'logger', 'defaultSchedule', 'backoff', 'maxBackoff', 'concurrency', 'checkTimeout', 'now']);
+const KNOWN_OPTIONS = new Set(['reader', 'store', 'logger', 'defaultSchedule', 'backoff', 'maxBackoff', 'concurrency', 'checkTimeout', 'now', 'jitter', 'onOverrun']);
+
+/** An overrun is logged at most this often; the counter sees every late check. */
+const OVERRUN_LOG_INTERVAL_MS = 60_000;
 
 // setTimeout stores its delay in 32 bits; a monthly cron is further away than that.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -54,15 +68,30 @@ interface Job {
   readonly stateKey: string;
   readonly targets: Map<string, WatchTarget>;
   schedule: Schedule;
+  /** While idle: when the next check is due. While queued: the time it was due. */
   nextDue: number;
   failures: number;
   lastError?: string;
   lastCheckedAt?: number;
   /** Loaded from the store on the first check */
   baselines?: Map<string, TargetBaseline>;
-  running?: Promise<RegistryChange[]>;
-  /** A check asked for while one was running (a webhook): runs right after it */
-  again?: Promise<RegistryChange[]>;
+  /** idle: waits for nextDue; queued: waits for a free slot; running: its request is in flight */
+  state: 'idle' | 'queued' | 'running';
+  /** Settles when the queued or running check ends */
+  pending?: Deferred<RegistryChange[]>;
+  /** A check asked for while one was running (a webhook): queued again right after it */
+  again?: Deferred<RegistryChange[]>;
+}
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
 }
 
 /**
@@ -71,6 +100,12 @@ interface Job {
  * manifest), at the most frequent schedule any of its targets asks for. A new digest or a
  * newer tag is an event to subscribers. Baselines live in the StateStore, so a change made
  * while keelson was down fires once after a restart and a restart alone fires nothing.
+ *
+ * Every job is in exactly one state (idle, queued, running), so however many targets arrive, in
+ * whatever order, a job is checked at most once per due time: one request per distinct image per
+ * cycle, from the first cycle on. Jobs keep a stable place in their interval (jitter per job key),
+ * so a thousand images make an even trickle of requests rather than a burst at start and at
+ * every interval; checks that start too late to keep their cycle are logged and counted.
  *
  * A failing repository (401, 404, unreachable) is logged and backs off; other jobs go on.
  * `pollOnce()` runs the due jobs once without timers, for tests and benchmarks; `start()` runs
@@ -86,8 +121,18 @@ export class RegistryWatcher {
   private readonly concurrency: number;
   private readonly checkTimeoutMs: number;
   private readonly now: () => number;
+  private readonly jitter: (jobKey: string, spread: number) => number;
+  private readonly onOverrun?: (late: number) => void;
 
   private readonly jobs = new Map<string, Job>();
+  /** Jobs waiting for one of the `concurrency` slots; checks asked for out of schedule go first */
+  private readonly queue: Job[] = [];
+  private active = 0;
+  /** When dropped jobs were last checked, so one that comes back keeps its gap */
+  private readonly dropped = new Map<string, number>();
+  private timerAt = Infinity;
+  private lateSinceLog = 0;
+  private lastOverrunLog = -Infinity;
   /** target id -> job key, or undefined for a target that is not watched (policy `never`) */
   private readonly targetJobs = new Map<string, string | undefined>();
   private readonly listeners = new Set<ChangeListener>();
@@ -110,6 +155,8 @@ export class RegistryWatcher {
     if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new TypeError(`RegistryWatcher: concurrency must be a whole number >= 1, got ${options.concurrency}`);
     this.checkTimeoutMs = (options.checkTimeout ?? DEFAULTS.checkTimeout).milliseconds;
     this.now = options.now ?? Date.now;
+    this.jitter = options.jitter ?? stableJitter;
+    this.onOverrun = options.onOverrun;
   }
 
   /** Calls `listener` for every change; returns the function that unsubscribes it. */
@@ -135,6 +182,9 @@ export class RegistryWatcher {
     const now = this.now();
     let job = this.jobs.get(key);
     if (!job) {
+      const schedule = target.schedule ?? this.defaultSchedule;
+      const lastCheckedAt = this.dropped.get(key);
+      this.dropped.delete(key);
       job = {
         key,
         mode: mode === 'tags' ? 'tags' : 'digest',
@@ -142,10 +192,15 @@ export class RegistryWatcher {
         tag: mode === 'digest' ? target.current : undefined,
         stateKey: mode === 'tags' ? `registry:tags:${target.repository}` : `registry:digest:${key}`,
         targets: new Map(),
-        schedule: target.schedule ?? this.defaultSchedule,
-        nextDue: now,
+        schedule,
+        nextDue: 0,
         failures: 0,
+        state: 'idle',
+        ...(lastCheckedAt === undefined ? {} : { lastCheckedAt }),
       };
+      // The first check at the job's own place in the interval, not at once: a thousand images
+      // discovered together are a thousand requests spread over the interval.
+      job.nextDue = this.slot(job, schedule, lastCheckedAt === undefined ? now : Math.max(now, this.earliestAfter(schedule, lastCheckedAt)));
       this.jobs.set(key, job);
       this.logger.debug({ job: key, mode: job.mode }, 'poll job added');
     }
@@ -155,7 +210,7 @@ export class RegistryWatcher {
     }
     job.targets.set(target.id, target);
     this.reschedule(job, now);
-    this.arm();
+    if (job.state === 'idle') this.armFor(job.nextDue);
   }
 
   /** Same as addTarget: the id says which target. */
@@ -172,11 +227,11 @@ export class RegistryWatcher {
     job.targets.delete(id);
     if (job.targets.size === 0) {
       this.jobs.delete(job.key);
+      if (job.lastCheckedAt !== undefined) this.dropped.set(job.key, job.lastCheckedAt);
       this.logger.debug({ job: job.key }, 'poll job removed');
     } else {
       this.reschedule(job, this.now());
     }
-    this.arm();
   }
 
   /**
@@ -186,16 +241,16 @@ export class RegistryWatcher {
    */
   async checkNow(repository?: string): Promise<RegistryChange[]> {
     const jobs = [...this.jobs.values()].filter((job) => repository === undefined || job.repository === repository);
-    const results = await this.runAll(jobs);
+    const results = await Promise.all(jobs.map((job) => this.enqueue(job, true)));
     return results.flat();
   }
 
   /** Checks every job that is due now, once, and resolves when all are done. No timers. */
   async pollOnce(): Promise<PollResult> {
     const now = this.now();
-    const due = [...this.jobs.values()].filter((job) => job.nextDue <= now && !job.running);
+    const due = [...this.jobs.values()].filter((job) => job.state === 'idle' && job.nextDue <= now);
     const failuresBefore = due.map((job) => job.failures);
-    const results = await this.runAll(due);
+    const results = await Promise.all(due.map((job) => this.enqueue(job, false)));
     const failed = due.filter((job, i) => job.failures > failuresBefore[i]!).length;
     return { checked: due.length, failed, changes: results.flat() };
   }
@@ -212,8 +267,10 @@ export class RegistryWatcher {
     this.started = false;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerAt = Infinity;
     this.lifecycle.abort();
-    await Promise.allSettled([...this.jobs.values()].flatMap((job) => [job.running, job.again].filter(Boolean)));
+    // Queued checks end at once without a request (the aborted signal), running ones when aborted.
+    await Promise.allSettled([...this.jobs.values()].flatMap((job) => [job.pending?.promise, job.again?.promise].filter(Boolean)));
     this.lifecycle = listenable(new AbortController());
   }
 
@@ -247,41 +304,106 @@ export class RegistryWatcher {
     }
     if (!fastest || fastest.text === job.schedule.text) return;
     job.schedule = fastest;
-    if (job.failures === 0 && job.lastCheckedAt !== undefined) job.nextDue = Math.min(job.nextDue, fastest.next(now));
-  }
-
-  private async runAll(jobs: readonly Job[]): Promise<RegistryChange[][]> {
-    const results: RegistryChange[][] = new Array(jobs.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        results[i] = await this.run(jobs[i]!);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, jobs.length) }, worker));
-    return results;
-  }
-
-  private run(job: Job): Promise<RegistryChange[]> {
-    if (job.running) {
-      job.again ??= job.running.then(() => {
-        job.again = undefined;
-        return this.run(job);
-      });
-      return job.again;
+    if (job.failures === 0 && job.state === 'idle') {
+      const from = job.lastCheckedAt === undefined ? now : Math.max(now, this.earliestAfter(fastest, job.lastCheckedAt));
+      job.nextDue = Math.min(job.nextDue, this.slot(job, fastest, from));
     }
-    const running = this.check(job).finally(() => {
-      if (job.running === running) job.running = undefined;
-      this.arm();
-    });
-    job.running = running;
-    return running;
+  }
+
+  /** The job's first slot at or after `from`: its schedule shifted by its stable jitter. */
+  private slot(job: Pick<Job, 'key'>, schedule: Schedule, from: number): number {
+    const spread = Math.max(1, schedule.spread(from));
+    const offset = Math.min(spread - 1, Math.max(0, Math.floor(this.jitter(job.key, spread))));
+    return schedule.at(from, offset);
+  }
+
+  /**
+   * The earliest time a job checked at `checkedAt` may be checked again by schedule: half an
+   * interval later. A check that ran a little late keeps its next slot; one that ran more than
+   * half an interval late skips a slot instead of hitting the registry twice in a row.
+   */
+  private earliestAfter(schedule: Schedule, checkedAt: number): number {
+    return checkedAt + Math.floor(schedule.period(checkedAt) / 2);
+  }
+
+  /**
+   * Puts a job in line, or joins the check it is already in line for. `urgent` (a webhook,
+   * checkNow) goes to the front, and a job whose check is already in flight is checked again
+   * right after it, since the registry may have changed since that request was sent.
+   */
+  private enqueue(job: Job, urgent: boolean): Promise<RegistryChange[]> {
+    if (job.state === 'running') {
+      if (!urgent) return job.pending!.promise;
+      job.again ??= deferred();
+      return job.again.promise;
+    }
+    if (job.state === 'queued') {
+      if (urgent) {
+        const at = this.queue.indexOf(job);
+        if (at > 0) {
+          this.queue.splice(at, 1);
+          this.queue.unshift(job);
+        }
+      }
+      return job.pending!.promise;
+    }
+    job.state = 'queued';
+    job.pending = deferred();
+    if (urgent) this.queue.unshift(job);
+    else this.queue.push(job);
+    this.pump();
+    return job.pending.promise;
+  }
+
+  /** Starts queued checks while fewer than `concurrency` run. */
+  private pump(): void {
+    while (this.active < this.concurrency && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      const pending = job.pending!;
+      if (this.jobs.get(job.key) !== job) { // its last target went while it waited
+        job.state = 'idle';
+        job.pending = undefined;
+        pending.resolve([]);
+        continue;
+      }
+      this.noteLateness(job);
+      job.state = 'running';
+      this.active += 1;
+      void this.check(job).then((changes) => {
+        this.active -= 1;
+        job.state = 'idle';
+        job.pending = undefined;
+        pending.resolve(changes);
+        const again = job.again;
+        if (again) {
+          job.again = undefined;
+          void this.enqueue(job, true).then(again.resolve);
+        }
+        this.pump();
+        this.armFor(job.nextDue);
+      });
+    }
+  }
+
+  /** A scheduled check starting more than half an interval after its slot misses its cycle. */
+  private noteLateness(job: Job): void {
+    const now = this.now();
+    if (job.lastCheckedAt === undefined && job.failures === 0 && job.nextDue > now) return;
+    const late = now - job.nextDue;
+    if (late <= job.schedule.period(job.nextDue) / 2) return;
+    this.lateSinceLog += 1;
+    this.onOverrun?.(1);
+    if (now - this.lastOverrunLog < OVERRUN_LOG_INTERVAL_MS) return;
+    this.logger.warn({ late: this.lateSinceLog, queued: this.queue.length, jobs: this.jobs.size, lateBySeconds: Math.round(late / 1000), schedule: job.schedule.text },
+      'registry poll cycle overrun: checks start later than their interval allows (raise the registry rate limit or poll less often)');
+    this.lateSinceLog = 0;
+    this.lastOverrunLog = now;
   }
 
   /** One check of one job; never rejects. */
   private async check(job: Job): Promise<RegistryChange[]> {
     const lifecycle = this.lifecycle.signal;
+    if (lifecycle.aborted) return []; // stopping: what was still in line is not sent
     // One controller per check, its timer and listener removed when the check ends (the
     // AbortSignal.timeout/any pair keeps both alive long after, thousands per hour).
     const check = new AbortController();
@@ -307,7 +429,7 @@ export class RegistryWatcher {
     job.failures = 0;
     job.lastError = undefined;
     job.lastCheckedAt = now;
-    job.nextDue = job.schedule.next(now);
+    job.nextDue = this.slot(job, job.schedule, this.earliestAfter(job.schedule, now));
 
     const { changes, dirty } = this.evaluate(job, observed);
     for (const change of changes) await this.deliver(change);
@@ -387,7 +509,7 @@ export class RegistryWatcher {
     // A 429 that says how long to wait (src/registry's RegistryRateLimitedError) is honoured.
     const retryAfterMs = (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
     if (typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs)) delay = Math.max(delay, retryAfterMs);
-    job.nextDue = Math.max(job.schedule.next(now), now + delay);
+    job.nextDue = this.slot(job, job.schedule, Math.max(this.earliestAfter(job.schedule, now), now + delay));
     this.logger.error({
       job: job.key,
       repository: job.repository,
@@ -422,23 +544,59 @@ export class RegistryWatcher {
     }
   }
 
-  /** One timer for the whole watcher, set for the earliest due job. */
+  /** One timer for the whole watcher, set for the earliest idle job; due jobs go in line. */
   private arm(): void {
     if (!this.started) return;
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = this.now();
     let earliest = Infinity;
     for (const job of this.jobs.values()) {
-      if (!job.running && job.nextDue < earliest) earliest = job.nextDue;
+      if (job.state !== 'idle') continue;
+      if (job.nextDue <= now) void this.enqueue(job, false);
+      else if (job.nextDue < earliest) earliest = job.nextDue;
     }
-    if (earliest === Infinity) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, earliest - this.now()));
+    for (const [key, checkedAt] of this.dropped) {
+      if (now - checkedAt > DROPPED_MEMORY_MS) this.dropped.delete(key);
+    }
+    this.armFor(earliest);
+  }
+
+  /** Moves the timer earlier when `at` comes before it (a new job, a job that was just checked). */
+  private armFor(at: number): void {
+    if (!this.started || at >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.now()));
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      // re-armed also when nothing turned out due, or the loop would stop
-      void this.pollOnce().finally(() => this.arm());
+      this.timerAt = Infinity;
+      this.arm();
     }, delay);
   }
+}
+
+/** How long the last check of a dropped job is remembered (longer than any interval worth spreading). */
+const DROPPED_MEMORY_MS = 24 * 3600_000;
+
+/**
+ * A jitter that puts every job at the place in its interval where `at` falls: the first check at
+ * `at`, then one interval apart. For a watcher of a handful of jobs (one image's tags), where
+ * spreading buys nothing and a user waits for the first check.
+ */
+export function anchoredJitter(at: number): (jobKey: string, spread: number) => number {
+  return (_jobKey, spread) => ((at % spread) + spread) % spread;
+}
+
+/** FNV-1a of the job key: the same place in the interval on every start and in every replica. */
+function stableJitter(jobKey: string, spread: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < jobKey.length; i++) {
+    hash ^= jobKey.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % spread;
 }
 
 /** Every check in flight listens to the watcher's signal; as many as `concurrency` at once is no leak. */

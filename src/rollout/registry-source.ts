@@ -1,6 +1,6 @@
 import { messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log/index.js';
-import { parseSchedule, type RegistryChange, type RegistryWatcher } from '../registry-watch/index.js';
+import { parseSchedule, type RegistryChange, type RegistryWatcher, type Schedule } from '../registry-watch/index.js';
 import type { ImageEventSource, ImageUpdate, WorkloadImageTarget } from './types.js';
 
 /**
@@ -10,6 +10,8 @@ import type { ImageEventSource, ImageUpdate, WorkloadImageTarget } from './types
  */
 export class RegistryWatcherSource implements ImageEventSource {
   private readonly known = new Set<string>();
+  /** Parsed once per distinct text: ten thousand workloads share a handful of schedules. */
+  private readonly schedules = new Map<string, Schedule>();
   private readonly logger: Logger;
 
   constructor(private readonly watcher: Pick<RegistryWatcher, 'addTarget' | 'removeTarget' | 'subscribe'>, logger?: Logger) {
@@ -28,7 +30,7 @@ export class RegistryWatcherSource implements ImageEventSource {
           policy: target.policy,
           matchTag: target.matchTag,
           matchPreRelease: target.matchPreRelease,
-          schedule: parseSchedule(target.schedule, `${target.id}: keel.sh/pollSchedule`),
+          schedule: this.schedule(target),
         });
         next.add(target.id);
       } catch (error) {
@@ -38,6 +40,15 @@ export class RegistryWatcherSource implements ImageEventSource {
     for (const id of this.known) if (!next.has(id)) this.watcher.removeTarget(id);
     this.known.clear();
     for (const id of next) this.known.add(id);
+  }
+
+  private schedule(target: WorkloadImageTarget): Schedule {
+    let schedule = this.schedules.get(target.schedule);
+    if (!schedule) {
+      schedule = parseSchedule(target.schedule, `${target.id}: keel.sh/pollSchedule`);
+      this.schedules.set(target.schedule, schedule);
+    }
+    return schedule;
   }
 
   onUpdate(listener: (update: ImageUpdate) => void | Promise<void>): () => void {

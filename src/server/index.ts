@@ -9,7 +9,7 @@ export type {
   ApprovalSource, ApprovalInfo, DependencySource, DependencyInfo, GitPushSink, GitPushEvent,
 } from './types.js';
 export {
-  metricsRegistry, runsTotal, runDurationSeconds, registryPollsTotal, rolloutsTotal, webhookDeliveriesTotal, recordRunFinished,
+  metricsRegistry, runsTotal, runDurationSeconds, registryPollsTotal, registryCycleOverrunTotal, rolloutsTotal, webhookDeliveriesTotal, recordRunFinished,
 } from './metrics.js';
 export {
   parseRegistryNotification, pushedRepositories, parseGitHubPush, verifyGitHubSignature, signGitHubBody,

@@ -34,6 +34,13 @@ export const registryPollsTotal = new Counter({
   registers: [metricsRegistry],
 });
 
+/** Scheduled registry checks that started too late to keep their cycle (more requests than the registries' rate allows). */
+export const registryCycleOverrunTotal = new Counter({
+  name: 'keelson_registry_cycle_overrun_total',
+  help: 'Scheduled registry checks that started more than half an interval late (the poll cycle cannot keep up)',
+  registers: [metricsRegistry],
+});
+
 /** Rollout decisions, `outcome`: src/rollout's RolloutOutcome (Applied, Held, ...). */
 export const rolloutsTotal = new Counter({
   name: 'keelson_rollouts_total',

@@ -9,7 +9,7 @@ import { createLogger, registerSecret, type Logger } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController, RolloutOutcome, type RolloutResult } from '../../rollout/index.js';
-import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, type ApprovalSource, type ServerSources } from '../../server/index.js';
+import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, registryCycleOverrunTotal, type ApprovalSource, type ServerSources } from '../../server/index.js';
 import { addPipelineOptions, loadKubeConfig, parsePort, readConfigFile, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
@@ -134,7 +134,7 @@ async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: Daem
   const file = setup.file;
   const notifiedApprovals = new Set<string>();
   const client = new RegistryClient({ credentials: setup.credentials, logger });
-  const registryWatcher = new RegistryWatcher({ reader: client, store: setup.store, logger });
+  const registryWatcher = new RegistryWatcher({ reader: client, store: setup.store, logger, onOverrun: (late) => registryCycleOverrunTotal.inc(late) });
   let controller: RolloutController | undefined;
   if (kubeConfig) {
     controller = new RolloutController({

@@ -126,8 +126,9 @@ describe('RegistryWatcher against a real docker-registry', function () {
     const nobody = `127.0.0.1:${await freePort()}`; // nothing listens there
     w.addTarget({ id: 'unreachable', repository: `${nobody}/team/app`, current: '1.0.0', policy: parsePolicy('minor') });
 
-    const result = await w.pollOnce();
-    expect(result).to.include({ checked: 4, failed: 3 });
+    await w.checkNow();
+    expect(w.status()).to.have.length(4);
+    expect(w.status().every((job) => job.lastCheckedAt !== undefined)).to.equal(true);
     expect(events.map((e) => e.targetIds)).to.deep.equal([['healthy']]);
     const failing = w.status().filter((job) => job.failures > 0);
     expect(failing.map((job) => job.key)).to.have.members([

@@ -29,6 +29,28 @@ describe('parseSchedule', () => {
     expect(new Date(schedule.next(Date.parse('2026-01-01T00:00:10Z'))).toISOString()).to.equal('2026-01-01T00:00:20.000Z');
   });
 
+  const slots: readonly [string, string, number, string][] = [
+    ['@every 30s', '2026-01-01T00:00:05.500Z', 7_000, '2026-01-01T00:00:07.000Z'],
+    ['@every 30s', '2026-01-01T00:00:07.000Z', 7_000, '2026-01-01T00:00:07.000Z'],
+    ['@every 30s', '2026-01-01T00:00:07.001Z', 7_000, '2026-01-01T00:00:37.000Z'],
+    ['@every 1m', '2026-01-01T00:00:05.500Z', 0, '2026-01-01T00:01:00.000Z'],
+    ['*/10 * * * * *', '2026-01-01T00:00:05.500Z', 2_500, '2026-01-01T00:00:12.500Z'],
+    ['*/10 * * * * *', '2026-01-01T00:00:12.500Z', 2_500, '2026-01-01T00:00:12.500Z'],
+    ['0 */5 * * * *', '2026-01-01T00:00:05.500Z', 0, '2026-01-01T00:05:00.000Z'],
+  ];
+  for (const [text, from, offset, at] of slots) {
+    it(`${text} shifted by ${offset} ms: first run at or after ${from} is ${at}`, () => {
+      expect(new Date(parseSchedule(text).at(Date.parse(from), offset)).toISOString()).to.equal(at);
+    });
+  }
+
+  it('spreads @every over its interval and cron over at most a minute', () => {
+    expect(parseSchedule('@every 30s').spread(FROM)).to.equal(30_000);
+    expect(parseSchedule('@every 1h').spread(FROM)).to.equal(3_600_000);
+    expect(parseSchedule('*/10 * * * * *').spread(FROM)).to.equal(10_000);
+    expect(parseSchedule('@hourly').spread(FROM)).to.equal(60_000);
+  });
+
   for (const bad of ['@every', '@every soon', 'nope', '61 * * * *', '* * * * * * *', '@every 10ms']) {
     it(`rejects ${JSON.stringify(bad)} naming the field`, () => {
       expect(() => parseSchedule(bad, 'keel.sh/pollSchedule')).to.throw(InputError, /^keel\.sh\/pollSchedule: /);

@@ -60,6 +60,11 @@ const D2 = `sha256:${'2'.repeat(64)}`;
 const D3 = `sha256:${'3'.repeat(64)}`;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
+/** A job's place in its interval such that its first slot is now (real clock). */
+function dueNow(_key: string, spread: number): number {
+  return Date.now() % spread;
+}
+
 function target(id: string, fields: Partial<Omit<WatchTarget, 'policy'>> & { policy?: string } = {}): WatchTarget {
   const { policy, ...rest } = fields;
   return { id, repository: REPO, current: '1.0.0', ...rest, policy: parsePolicy(policy ?? 'minor') };
@@ -68,7 +73,7 @@ function target(id: string, fields: Partial<Omit<WatchTarget, 'policy'>> & { pol
 function setup(options: { store?: StateStore; backoff?: Duration } = {}) {
   const reader = new MemoryReader();
   const clock = { now: T0 };
-  const watcher = new RegistryWatcher({ reader, store: options.store, backoff: options.backoff, now: () => clock.now });
+  const watcher = new RegistryWatcher({ reader, store: options.store, backoff: options.backoff, now: () => clock.now, jitter: () => 0 });
   const events: RegistryChange[] = [];
   watcher.subscribe((change) => {
     events.push(change);
@@ -322,7 +327,7 @@ describe('RegistryWatcher', () => {
       const output = new PassThrough();
       const lines: string[] = [];
       output.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
-      const watcher = new RegistryWatcher({ reader, logger: createLogger({ destination: output, pretty: false, level: 'info' }), now: () => T0 });
+      const watcher = new RegistryWatcher({ reader, logger: createLogger({ destination: output, pretty: false, level: 'info' }), now: () => T0, jitter: () => 0 });
       watcher.addTarget(target('a'));
       await watcher.pollOnce();
       expect(lines.map((line) => JSON.parse(line))).to.deep.equal([{
@@ -354,6 +359,123 @@ describe('RegistryWatcher', () => {
       await watcher.pollOnce();
       expect(events).to.have.length(1);
       expect(after).to.have.length(1);
+    });
+  });
+
+  describe('one request per distinct image per interval, from the first cycle on', () => {
+    const IMAGES = 20;
+    const WORKLOADS_PER_IMAGE = 10;
+    const every30s = parseSchedule('@every 30s');
+    const repo = (i: number) => `127.0.0.1:5000/team/image-${i}`;
+    const all = (): WatchTarget[] => Array.from({ length: IMAGES * WORKLOADS_PER_IMAGE }, (_, n) =>
+      target(`ns-${n % 4}/deployment/app-${n}/app`, { repository: repo(n % IMAGES), schedule: every30s }));
+    /** What discovery delivers, at which second after start: informer lists, re-lists, namespaces appearing. */
+    const cases: ReadonlyArray<{ name: string; events: ReadonlyArray<{ at: number; add?: WatchTarget[]; remove?: string[] }> }> = [
+      { name: 'all at once, in list order', events: [{ at: 0, add: all() }] },
+      { name: 'all at once, reversed', events: [{ at: 0, add: all().reverse() }] },
+      { name: 'one target at a time, 50 ms apart', events: all().map((t, i) => ({ at: i * 0.05, add: [t] })) },
+      { name: 're-listed three times', events: [{ at: 0, add: all() }, { at: 3, add: all() }, { at: 31, add: all().reverse() }, { at: 61, add: all() }] },
+      { name: 'namespaces discovered one after the other', events: [0, 1, 2, 3].map((ns) => ({ at: ns * 7, add: all().filter((t) => t.id.startsWith(`ns-${ns}/`)) })) },
+      {
+        name: 'every workload of an image deleted and created again',
+        events: [{ at: 0, add: all() }, { at: 40, remove: all().map((t) => t.id) }, { at: 41, add: all() }],
+      },
+    ];
+
+    for (const { name, events } of cases) {
+      it(`${name}: one job per image, each checked once per 30s`, async () => {
+        const reader = new MemoryReader();
+        for (let i = 0; i < IMAGES; i++) reader.tags.set(repo(i), ['1.0.0']);
+        const clock = { now: T0 + 123 };
+        const checks = new Map<string, number[]>();
+        reader.listTags = async (repository) => {
+          checks.set(repository, [...(checks.get(repository) ?? []), clock.now]);
+          return ['1.0.0'];
+        };
+        const watcher = new RegistryWatcher({ reader, now: () => clock.now });
+        const start = clock.now;
+        let pending = [...events];
+        for (let step = 0; step <= 180; step++) { // 90 s in half seconds: three cycles
+          clock.now = start + step * 500;
+          for (const event of pending.filter((e) => start + e.at * 1000 <= clock.now)) {
+            for (const t of event.add ?? []) watcher.addTarget(t);
+            for (const id of event.remove ?? []) watcher.removeTarget(id);
+          }
+          pending = pending.filter((e) => start + e.at * 1000 > clock.now);
+          await watcher.pollOnce();
+        }
+        expect(watcher.status()).to.have.length(IMAGES);
+        for (let i = 0; i < IMAGES; i++) {
+          const times = checks.get(repo(i)) ?? [];
+          expect(times.length, repo(i)).to.be.within(2, 3);
+          for (let k = 1; k < times.length; k++) expect(times[k]! - times[k - 1]!, `${repo(i)} gap`).to.be.at.least(29_500);
+        }
+      });
+    }
+
+    it('puts each job at the same place in its interval whatever the discovery order', () => {
+      const nextChecks = (targets: WatchTarget[]) => {
+        const watcher = new RegistryWatcher({ reader: new MemoryReader(), now: () => T0 + 123 });
+        for (const t of targets) watcher.addTarget(t);
+        return Object.fromEntries(watcher.status().map((job) => [job.key, job.nextCheckAt]));
+      };
+      const inOrder = nextChecks(all());
+      expect(nextChecks(all().reverse())).to.deep.equal(inOrder);
+      expect(nextChecks([...all(), ...all()])).to.deep.equal(inOrder);
+      // spread over the interval, not all at the start
+      const offsets = new Set(Object.values(inOrder).map((at) => Math.floor((Date.parse(at) - T0) / 3000)));
+      expect(offsets.size).to.be.at.least(5);
+      for (const at of Object.values(inOrder)) expect(Date.parse(at) - (T0 + 123)).to.be.within(0, 30_000);
+    });
+
+    it('never checks a job twice for one due time while started, however slow the registry', async function () {
+      this.timeout(10_000);
+      const reader = new MemoryReader();
+      const requests: string[] = [];
+      reader.listTags = async (repository) => {
+        requests.push(repository);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return ['1.0.0'];
+      };
+      // Every job due at the same moment: the worst case for a queue of checks.
+      const watcher = new RegistryWatcher({ reader, jitter: dueNow, concurrency: 4 });
+      watcher.start();
+      try {
+        const targets = all();
+        for (let batch = 0; batch < 10; batch++) {
+          for (const t of targets.slice(batch * 20, batch * 20 + 20)) watcher.addTarget({ ...t, schedule: parseSchedule('@every 1m') });
+          await new Promise((resolve) => setTimeout(resolve, 3));
+        }
+        const deadline = Date.now() + 5000;
+        while (requests.length < IMAGES && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      } finally {
+        await watcher.stop();
+      }
+      expect([...requests].sort()).to.deep.equal(Array.from({ length: IMAGES }, (_, i) => repo(i)).sort());
+    });
+
+    it('says when checks start too late to keep their cycle', async () => {
+      const reader = new MemoryReader();
+      const clock = { now: T0 };
+      reader.listTags = async () => {
+        clock.now += 400; // a slow registry: 10 checks take 4 s of a 1 s interval
+        return ['1.0.0'];
+      };
+      const output = new PassThrough();
+      const lines: string[] = [];
+      output.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
+      let late = 0;
+      const watcher = new RegistryWatcher({
+        reader, now: () => clock.now, jitter: () => 0, concurrency: 1, onOverrun: (n) => { late += n; },
+        logger: createLogger({ destination: output, pretty: false, level: 'info' }),
+      });
+      for (let i = 0; i < 10; i++) watcher.addTarget(target(`t${i}`, { repository: repo(i), schedule: parseSchedule('@every 1s') }));
+      expect((await watcher.pollOnce()).checked).to.equal(10);
+      expect(late).to.equal(8); // the ones that started more than half a second after their slot
+      const warnings = lines.map((line) => JSON.parse(line) as { msg: string; late: number }).filter((l) => l.msg.startsWith('registry poll cycle overrun'));
+      expect(warnings).to.have.length(1);
+      expect(warnings[0]!.late).to.equal(1);
     });
   });
 
@@ -405,11 +527,33 @@ describe('RegistryWatcher', () => {
     });
   });
 
+  describe('queue', () => {
+    it('puts a webhook check ahead of scheduled ones and sends no second request for a queued job', async () => {
+      const reader = new MemoryReader();
+      const order: string[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => { release = resolve; });
+      reader.listTags = async (repository) => {
+        order.push(repository);
+        if (order.length === 1) await gate;
+        return ['1.0.0'];
+      };
+      const repos = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'].map((n) => `127.0.0.1:5000/team/${n}`);
+      const queued = new RegistryWatcher({ reader, now: () => T0, jitter: () => 0, concurrency: 1 });
+      for (const r of repos) queued.addTarget(target(r, { repository: r }));
+      const poll = queued.pollOnce();
+      const webhook = queued.checkNow(repos[9]);
+      release();
+      await Promise.all([poll, webhook]);
+      expect(order).to.deep.equal([repos[0], repos[9], ...repos.slice(1, 9)]);
+    });
+  });
+
   describe('start and stop', () => {
     it('checks new jobs on its own once started, and stops', async () => {
       const reader = new MemoryReader();
       reader.tags.set(REPO, ['1.1.0']);
-      const watcher = new RegistryWatcher({ reader });
+      const watcher = new RegistryWatcher({ reader, jitter: dueNow });
       const fired = new Promise<RegistryChange>((resolve) => watcher.subscribe(resolve));
       watcher.addTarget(target('a'));
       watcher.start();
@@ -426,7 +570,7 @@ describe('RegistryWatcher', () => {
       let entered!: () => void;
       const inFlight = new Promise<void>((resolve) => { entered = resolve; });
       reader.listTags = hangUntilAborted(entered);
-      const watcher = new RegistryWatcher({ reader });
+      const watcher = new RegistryWatcher({ reader, jitter: dueNow });
       watcher.addTarget(target('a'));
       const poll = watcher.pollOnce();
       await inFlight;
@@ -438,7 +582,7 @@ describe('RegistryWatcher', () => {
     it('gives up on a check that takes longer than checkTimeout', async () => {
       const reader = new MemoryReader();
       reader.listTags = hangUntilAborted();
-      const watcher = new RegistryWatcher({ reader, checkTimeout: Duration.ofMilliseconds(20) });
+      const watcher = new RegistryWatcher({ reader, checkTimeout: Duration.ofMilliseconds(20), jitter: dueNow });
       watcher.addTarget(target('a'));
       expect(await watcher.pollOnce()).to.include({ checked: 1, failed: 1 });
       expect(watcher.status()[0]!.lastError).to.equal('no answer within 0.02s');
