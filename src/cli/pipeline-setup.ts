@@ -93,11 +93,14 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   if (registry !== undefined && !/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/.test(registry)) {
     throw new UsageError(`--registry: "${registry}" is not a registry host[:port]`);
   }
-  const registryConfigPath = flags.registryConfig ?? file?.registryConfig;
+  // Paths in the config file are relative to that file; flags are absolute already (program.ts).
+  const configDir = flags.config ? path.dirname(path.resolve(flags.config)) : process.cwd();
+  const fromFile = (value: string | undefined): string | undefined => (value === undefined ? undefined : path.resolve(configDir, value));
+  const registryConfigPath = flags.registryConfig ?? fromFile(file?.registryConfig);
   const credentials = registryConfigPath ? await loadRegistryConfig(registryConfigPath) : anonymousCredentials;
 
   const storeFlags: StoreFlags = {
-    ...(flags.stateDir ?? (flags.redis ? undefined : file?.stateDir) ? { stateDir: flags.stateDir ?? file?.stateDir } : {}),
+    ...(flags.stateDir ?? (flags.redis ? undefined : file?.stateDir) ? { stateDir: flags.stateDir ?? fromFile(file?.stateDir) } : {}),
     ...(flags.redis ?? (flags.stateDir ? undefined : file?.redis) ? { redis: flags.redis ?? file?.redis } : {}),
   };
   const workers = flags.workers === undefined ? 1 : Number(flags.workers);
@@ -112,7 +115,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     readSecret: (ref) => readSecretKey(loadKubeConfig(flags.kubeconfig), ref),
   }) : undefined;
   // Everything above only read and checked; from here on the store and files are written.
-  const store = await openStoreFromOptions(storeFlags);
+  const store = await openStoreFromOptions(storeFlags, { exclusive: true });
   const workRoot = storeFlags.stateDir ?? (storeFlags.redis ? path.join(os.tmpdir(), 'keelson') : defaultStateDir());
   const authDir = path.join(workRoot, 'auth');
   let authFile: string | undefined;

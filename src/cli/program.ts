@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { KeelsonError, isKeelsonError, messageOf } from '../errors.js';
 import { redactSecrets } from '../log/index.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
     })
     .exitOverride();
   registerCommands(program);
+  program.hook('preAction', (_program, action) => resolvePathOptions(action));
   // Subcommands inherit the strictness: an unknown flag or a stray argument is exit 2.
   for (const command of program.commands) {
     command.exitOverride().allowExcessArguments(false).configureOutput(program.configureOutput());
@@ -63,6 +65,23 @@ export function exitStatusFor(error: unknown): number {
 
 function oneLine(text: string): string {
   return text.replace(/\s*\n\s*/g, '; ');
+}
+
+/**
+ * Makes every path flag (`<file>`, `<dir>` or `<path>` in its definition) absolute, against the
+ * directory keelson was started in, before any command sees it: paths are handed to git, to
+ * child processes with another working directory, and stored, where a relative one means
+ * something else.
+ */
+export function resolvePathOptions(command: Command): void {
+  for (const option of command.options) {
+    if (!/<(file|dir|path)>/.test(option.flags)) continue;
+    const name = option.attributeName();
+    const value: unknown = command.getOptionValue(name);
+    const absolute = (text: string): string => (text === '' ? text : path.resolve(text));
+    if (typeof value === 'string') command.setOptionValueWithSource(name, absolute(value), command.getOptionValueSource(name));
+    else if (Array.isArray(value)) command.setOptionValueWithSource(name, value.map((v) => (typeof v === 'string' ? absolute(v) : v)), command.getOptionValueSource(name));
+  }
 }
 
 /** `--flag value` repeated: collects into an array. */

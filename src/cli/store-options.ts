@@ -15,8 +15,11 @@ export function addStoreOptions(command: Command): Command {
     .option('--redis <url>', 'use the Redis store at redis://[:password@]host[:port][/db] instead of files');
 }
 
-/** Opens the store the flags ask for. Both flags at once is a usage error (exit 2). */
-export async function openStoreFromOptions(flags: StoreFlags): Promise<Store> {
+/**
+ * Opens the store the flags ask for. Both flags at once is a usage error (exit 2). `exclusive`
+ * for commands that run pipelines: a second one on the same state dir fails at once (exit 2).
+ */
+export async function openStoreFromOptions(flags: StoreFlags, options: { exclusive?: boolean } = {}): Promise<Store> {
   if (flags.stateDir !== undefined && flags.redis !== undefined) {
     throw new UsageError('--state-dir and --redis cannot be used together: the Redis store keeps no files');
   }
@@ -24,6 +27,7 @@ export async function openStoreFromOptions(flags: StoreFlags): Promise<Store> {
   return createStore({
     ...(flags.stateDir !== undefined ? { stateDir: flags.stateDir } : {}),
     ...(flags.redis !== undefined ? { redisUrl: flags.redis } : {}),
+    ...(options.exclusive ? { exclusive: true } : {}),
   });
 }
 

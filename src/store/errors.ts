@@ -72,3 +72,16 @@ export class StoreConfigError extends StoreError {
     super(`${where}: ${detail}`, options);
   }
 }
+
+/** Another live keelson runs pipelines on this state dir; two would retry each other's runs. */
+export class StateDirBusyError extends StoreError {
+  readonly code = 'KEELSON_STATE_DIR_BUSY';
+  readonly exitCode = 2;
+  override readonly name = 'StateDirBusyError';
+
+  constructor(readonly stateDir: string, readonly holderPid: number | undefined) {
+    super(holderPid === undefined
+      ? `state dir ${stateDir} is in use by another keelson process; stop it or pass another --state-dir`
+      : `state dir ${stateDir} is in use by keelson process ${holderPid}; stop it or pass another --state-dir`);
+  }
+}

@@ -45,7 +45,7 @@ export async function withFileLock<T>(
  * Moves a dead holder's lock aside. Two processes may find the same stale lock; the rename
  * makes only one of them win, and a lock that was retaken meanwhile is linked back.
  */
-async function breakStaleLock(path: string, staleContent: string): Promise<void> {
+export async function breakStaleLock(path: string, staleContent: string): Promise<void> {
   const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await rename(path, aside);

@@ -4,20 +4,22 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { RunId } from '../domain/index.js';
 import { redactSecrets, silentLogger, type Logger } from '../log/index.js';
+import { isRunning, processIdentity } from '../proc/index.js';
 import { createFileExclusive, isTempName, removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import {
-  RunExistsError, RunNotFoundError, StoreConfigError, StoreCorruptError, StoreUnavailableError,
+  RunExistsError, RunNotFoundError, StateDirBusyError, StoreConfigError, StoreCorruptError, StoreUnavailableError,
 } from './errors.js';
 import { withFileLock } from './file-lock.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { StateDirLock } from './state-dir-lock.js';
 import {
   applyTransition, compareNewestFirst, completeUtf8Length, listLimit, matchesFilter, newRunRecord,
-  systemClock, type Clock,
+  systemClock, withRunProcess, type Clock,
 } from './records.js';
 import { parseStoredRun } from './schema.js';
 import { isTerminal } from './types.js';
 import type {
-  NewRun, RunFilter, RunPhase, RunReason, RunRecord, RunUpdate, Store,
+  CorruptRun, NewRun, RunFilter, RunPhase, RunProcess, RunReason, RunRecord, RunUpdate, Store,
 } from './types.js';
 
 /** `$XDG_STATE_HOME/keelson`, or `~/.local/state/keelson` (XDG Base Directory spec: a relative
@@ -37,6 +39,10 @@ export interface FileStoreOptions {
   readonly logger?: Logger;
   /** Time source for record timestamps. @default the system clock */
   readonly clock?: Clock;
+  /** Own the state dir for this store's life: a second process asking for it fails with
+   * StateDirBusyError. For processes that run pipelines (watch, daemon, run); readers (runs,
+   * logs) open without it. @default false */
+  readonly exclusive?: boolean;
 }
 
 const DEFAULTS = { lockTimeoutMs: 10_000 } as const;
@@ -54,6 +60,7 @@ const RUN_FILE_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
  * <stateDir>/logs/<id>.log      append-only (O_APPEND: writes from two processes never overlap)
  * <stateDir>/state/<key>.json   JSON state, key encoded to a safe file name
  * <stateDir>/locks/<id>.lock    held during a transition, so two processes do not race
+ * <stateDir>/owner.lock         the process that runs pipelines here (`exclusive`)
  * ```
  * Logs are not fsynced: a kill -9 loses nothing (the kernel has the data), a power cut may lose
  * the last lines of a log but never a record.
@@ -65,6 +72,9 @@ export class FileStore implements Store {
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly lockTimeoutMs: number;
+  private ownerLock: StateDirLock | undefined;
+  /** This process, as ownerAlive() recognises it after a crash: `local:<pid>@<start time>`. */
+  readonly owner: string;
 
   private constructor(readonly stateDir: string, options: FileStoreOptions) {
     this.description = `file:${stateDir}`;
@@ -72,6 +82,8 @@ export class FileStore implements Store {
     this.clock = options.clock ?? systemClock;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULTS.lockTimeoutMs;
     if (!(this.lockTimeoutMs > 0)) throw new RangeError(`lockTimeoutMs must be positive, got ${this.lockTimeoutMs}`);
+    const me = processIdentity(process.pid);
+    this.owner = `local:${process.pid}@${me?.startTime ?? ''}`;
   }
 
   /** Opens (and creates) the state dir, and clears temp files that killed processes left. */
@@ -85,8 +97,9 @@ export class FileStore implements Store {
         await mkdir(join(stateDir, sub), { recursive: true, mode: 0o700 });
         await removeStaleTemps(join(stateDir, sub));
       }
+      if (options.exclusive) store.ownerLock = await StateDirLock.acquire(join(stateDir, 'owner.lock'), stateDir);
     } catch (error) {
-      if (error instanceof StoreConfigError) throw error;
+      if (error instanceof StoreConfigError || error instanceof StateDirBusyError) throw error;
       throw new StoreUnavailableError(store.description, `cannot use state dir: ${(error as Error).message}`, { cause: error });
     }
     return store;
@@ -95,7 +108,7 @@ export class FileStore implements Store {
   async createRun(run: NewRun): Promise<RunRecord> {
     const path = this.runPath(run.id);
     if (!path) throw new RangeError(`"${run.id}" is not a run id`);
-    const record = newRunRecord(run, this.clock());
+    const record = newRunRecord(run, this.clock(), this.owner);
     if (!(await createFileExclusive(path, `${JSON.stringify(record, null, 2)}\n`))) {
       throw new RunExistsError(run.id, this.description);
     }
@@ -105,13 +118,29 @@ export class FileStore implements Store {
   async transitionRun(
     id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate,
   ): Promise<RunRecord> {
+    return this.updateRun(id, (current) => applyTransition(current, phase, reason, message, update, this.clock()));
+  }
+
+  async recordRunProcess(id: RunId, process: RunProcess): Promise<void> {
+    await this.updateRun(id, (current) => withRunProcess(current, process));
+  }
+
+  /** Whether the process that created a run is still running (same pid, same start time). */
+  async ownerAlive(owner: string): Promise<boolean> {
+    const match = /^local:(\d+)@(.*)$/.exec(owner);
+    if (!match) return false;
+    return isRunning({ pid: Number(match[1]), ...(match[2] ? { startTime: match[2] } : {}) });
+  }
+
+  /** Read, change and replace one record under its lock file. */
+  private async updateRun(id: RunId, change: (current: RunRecord) => RunRecord): Promise<RunRecord> {
     const path = this.runPath(id);
     if (!path) throw new RunNotFoundError(id, this.description);
     return this.queue.run(`run:${id}`, async () => {
       const locked = await withFileLock(join(this.stateDir, 'locks', `${id}.lock`), async () => {
         const current = await this.readRun(id, path);
         if (!current) throw new RunNotFoundError(id, this.description);
-        const next = applyTransition(current, phase, reason, message, update, this.clock());
+        const next = change(current);
         await writeFileAtomic(path, `${JSON.stringify(next, null, 2)}\n`);
         return next;
       }, { timeoutMs: this.lockTimeoutMs });
@@ -131,7 +160,7 @@ export class FileStore implements Store {
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     const limit = listLimit(filter);
     const dir = join(this.stateDir, 'runs');
-    const ids = (await readdir(dir)).filter((name) => !isTempName(name) && name.endsWith('.json')).map((name) => name.slice(0, -'.json'.length));
+    const ids = await this.runIds();
     const records: RunRecord[] = [];
     // Reads in parallel batches; finished records never change, so they are read once per process.
     for (let start = 0; start < ids.length; start += LIST_READ_BATCH) {
@@ -139,6 +168,25 @@ export class FileStore implements Store {
       for (const record of batch) if (record && matchesFilter(record, filter)) records.push(record);
     }
     return records.sort(compareNewestFirst).slice(0, limit);
+  }
+
+  /** Records that listRuns leaves out because they do not parse, oldest file name first. */
+  async corruptRuns(): Promise<CorruptRun[]> {
+    const dir = join(this.stateDir, 'runs');
+    const corrupt: CorruptRun[] = [];
+    for (const id of (await this.runIds()).sort()) {
+      if (this.finishedRuns.has(id)) continue;
+      const path = join(dir, `${id}.json`);
+      const text = await readIfExists(path);
+      const parsed = text === undefined ? undefined : parseRunFile(id, text);
+      if (parsed && 'problem' in parsed) corrupt.push({ id, where: path, problem: parsed.problem });
+    }
+    return corrupt;
+  }
+
+  private async runIds(): Promise<string[]> {
+    const names = await readdir(join(this.stateDir, 'runs'));
+    return names.filter((name) => !isTempName(name) && name.endsWith('.json')).map((name) => name.slice(0, -'.json'.length));
   }
 
   private async listedRun(id: string, path: string): Promise<RunRecord | undefined> {
@@ -228,9 +276,11 @@ export class FileStore implements Store {
     await this.queue.run(`state:${key}`, () => rm(path, { force: true }));
   }
 
-  /** Waits for this instance's pending writes; the store needs no other cleanup. */
+  /** Waits for this instance's pending writes and gives up the state dir (exclusive). */
   async close(): Promise<void> {
     await this.queue.drain();
+    await this.ownerLock?.release();
+    this.ownerLock = undefined;
   }
 
   private runPath(id: string): string | undefined {
@@ -240,9 +290,8 @@ export class FileStore implements Store {
   private async readRun(id: string, path: string): Promise<RunRecord | undefined> {
     const text = await readIfExists(path);
     if (text === undefined) return undefined;
-    const parsed = parseStoredRun(text);
-    if ('problem' in parsed) throw new StoreCorruptError(path, `bad run record: ${parsed.problem}`);
-    if (parsed.record.id !== id) throw new StoreCorruptError(path, `holds run "${parsed.record.id}", not "${id}"`);
+    const parsed = parseRunFile(id, text);
+    if ('problem' in parsed) throw new StoreCorruptError(path, parsed.problem);
     return parsed.record;
   }
 
@@ -271,6 +320,13 @@ export function stateFileName(key: string): string {
   }
   if (name.length <= 180) return name;
   return `${name.slice(0, 120)}~${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+}
+
+function parseRunFile(id: string, text: string): { record: RunRecord } | { problem: string } {
+  const parsed = parseStoredRun(text);
+  if ('problem' in parsed) return { problem: `bad run record: ${parsed.problem}` };
+  if (parsed.record.id !== id) return { problem: `holds run "${parsed.record.id}", not "${id}"` };
+  return parsed;
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {

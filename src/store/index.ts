@@ -7,7 +7,7 @@ import type { RunReader, RunRecord, Store } from './types.js';
 export * from './types.js';
 export {
   StoreError, RunNotFoundError, RunExistsError, RunAlreadyFinishedError, StoreCorruptError,
-  StoreUnavailableError, StoreConfigError,
+  StoreUnavailableError, StoreConfigError, StateDirBusyError,
 } from './errors.js';
 export { FileStore, defaultStateDir, type FileStoreOptions } from './file-store.js';
 export { RedisStore, type RedisStoreOptions } from './redis-store.js';
@@ -22,6 +22,10 @@ export interface StoreConfig {
   /** Redis key prefix. @default 'keelson:' */
   readonly redisKeyPrefix?: string;
   readonly logger?: Logger;
+  /** This process runs pipelines: the file store then owns its state dir until close() (a
+   * second such process fails with StateDirBusyError). The Redis store needs no lock: each run
+   * carries its owner. @default false (readers: runs, logs, the status page) */
+  readonly exclusive?: boolean;
 }
 
 /**
@@ -40,6 +44,7 @@ export async function createStore(config: StoreConfig = {}): Promise<Store> {
   return FileStore.open({
     ...(config.stateDir !== undefined ? { stateDir: config.stateDir } : {}),
     ...(config.logger ? { logger: config.logger } : {}),
+    ...(config.exclusive ? { exclusive: true } : {}),
   });
 }
 

@@ -1,6 +1,6 @@
 import { redactSecrets } from '../log/index.js';
 import { RunAlreadyFinishedError } from './errors.js';
-import { isTerminal, type NewRun, type RunFilter, type RunPhase, type RunReason, type RunRecord, type RunUpdate } from './types.js';
+import { isTerminal, type NewRun, type RunFilter, type RunPhase, type RunReason, type RunProcess, type RunRecord, type RunUpdate } from './types.js';
 
 /** The pure part of both stores: how records are born, change and are listed. */
 
@@ -10,11 +10,12 @@ export type Clock = () => Date;
 export const systemClock: Clock = () => new Date();
 
 /** The record for a new run; its first phase is the one it was created in. */
-export function newRunRecord(run: NewRun, now: Date): RunRecord {
+export function newRunRecord(run: NewRun, now: Date, owner?: string): RunRecord {
   const at = now.toISOString();
   const message = redactSecrets(run.message);
   const record: RunRecord = {
     ...withoutUndefined(run),
+    ...(owner !== undefined ? { owner } : {}),
     message,
     phases: [{ phase: run.phase, reason: run.reason, message, at }],
     createdAt: at,
@@ -46,6 +47,12 @@ export function applyTransition(
     ...(phase === 'running' && record.startedAt === undefined ? { startedAt: at } : {}),
     ...(isTerminal(phase) ? { finishedAt: at } : {}),
   };
+}
+
+/** The record with one more child process group; a finished run starts no more children. */
+export function withRunProcess(record: RunRecord, process: RunProcess): RunRecord {
+  if (isTerminal(record.phase)) throw new RunAlreadyFinishedError(record.id, record.phase, record.phase);
+  return { ...record, processes: [...(record.processes ?? []), withoutUndefined(process)] };
 }
 
 /** Newest first: by creation time, then by id (run ids sort by their creation second). */

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import type { RunId } from '../domain/index.js';
 import { messageOf } from '../errors.js';
@@ -6,11 +8,11 @@ import {
   RunExistsError, RunNotFoundError, StoreConfigError, StoreCorruptError, StoreError, StoreUnavailableError,
 } from './errors.js';
 import {
-  applyTransition, completeUtf8Length, listLimit, matchesFilter, newRunRecord, systemClock, type Clock,
+  applyTransition, completeUtf8Length, listLimit, matchesFilter, newRunRecord, systemClock, withRunProcess, type Clock,
 } from './records.js';
 import { parseStoredRun } from './schema.js';
 import type {
-  NewRun, RunFilter, RunPhase, RunReason, RunRecord, RunUpdate, Store,
+  CorruptRun, NewRun, RunFilter, RunPhase, RunProcess, RunReason, RunRecord, RunUpdate, Store,
 } from './types.js';
 
 export interface RedisStoreOptions {
@@ -24,9 +26,12 @@ export interface RedisStoreOptions {
   readonly logger?: Logger;
   /** Time source for record timestamps. @default the system clock */
   readonly clock?: Clock;
+  /** How long this process's owner key outlives its last heartbeat (a kill -9, a lost
+   * connection): its runs are recovered by another process only after that. @default 15000 */
+  readonly ownerTtlMs?: number;
 }
 
-const DEFAULTS = { keyPrefix: 'keelson:', connectTimeoutMs: 5000 } as const;
+const DEFAULTS = { keyPrefix: 'keelson:', connectTimeoutMs: 5000, ownerTtlMs: 15_000 } as const;
 
 // How often a transition retries after another writer changed the record under it.
 const MAX_CAS_ATTEMPTS = 50;
@@ -40,6 +45,8 @@ const LIST_PAGE = 200;
  *   runs:phase:<phase>   the same, per current phase (findUnfinishedRuns reads two small sets)
  *   log:<id>             the log, a string grown with APPEND: an offset is its byte length
  *   state:<key>          a JSON string
+ *   owner:<owner>        exists while the process that created runs as <owner> is alive
+ *                        (renewed every third of its TTL)
  */
 
 /** SET NX the record and index it, or return 0 when the id is taken. */
@@ -77,12 +84,20 @@ export class RedisStore implements Store {
   private readonly clock: Clock;
   /** The connection's last error event: says why when connect() only says "Connection is closed". */
   private lastError: Error | undefined;
+  private readonly logger: Logger;
+  private readonly ownerTtlMs: number;
+  private heartbeat: NodeJS.Timeout | undefined;
+  /** `<host>:<pid>:<random>`: unique per process, never reused. */
+  readonly owner = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
 
   private constructor(options: RedisStoreOptions, location: RedisLocation) {
     this.description = location.description;
     this.prefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
     this.clock = options.clock ?? systemClock;
     const logger = options.logger ?? silentLogger();
+    this.logger = logger;
+    this.ownerTtlMs = options.ownerTtlMs ?? DEFAULTS.ownerTtlMs;
+    if (!(this.ownerTtlMs >= 1000)) throw new RangeError(`ownerTtlMs must be at least 1000, got ${this.ownerTtlMs}`);
     this.client = new Redis(options.url, {
       lazyConnect: true,
       connectTimeout: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
@@ -117,7 +132,8 @@ export class RedisStore implements Store {
 
   createRun(run: NewRun): Promise<RunRecord> {
     return this.guard(async () => {
-      const record = newRunRecord(run, this.clock());
+      await this.startHeartbeat();
+      const record = newRunRecord(run, this.clock(), this.owner);
       const created = await this.script('keelsonCreateRun')(
         this.key('run', run.id), this.key('runs'), this.key('runs:watch', run.watch), this.key('runs:phase', run.phase),
         JSON.stringify(record), Date.parse(record.createdAt), run.id,
@@ -128,21 +144,46 @@ export class RedisStore implements Store {
   }
 
   transitionRun(id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate): Promise<RunRecord> {
+    return this.updateRun(id, (current) => applyTransition(current, phase, reason, message, update, this.clock()));
+  }
+
+  async recordRunProcess(id: RunId, process: RunProcess): Promise<void> {
+    await this.updateRun(id, (current) => withRunProcess(current, process));
+  }
+
+  /** An owner is alive while its key exists: its process renews it until close(). */
+  ownerAlive(owner: string): Promise<boolean> {
+    return this.guard(async () => (await this.client.exists(this.key('owner', owner))) === 1);
+  }
+
+  /** Compare-and-set of one record, moving it between phase indexes when its phase changes. */
+  private updateRun(id: RunId, change: (current: RunRecord) => RunRecord): Promise<RunRecord> {
     return this.guard(async () => {
       const key = this.key('run', id);
       for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
         const text = await this.client.get(key);
         if (text === null) throw new RunNotFoundError(id, this.description);
         const current = this.parse(key, text);
-        const next = applyTransition(current, phase, reason, message, update, this.clock());
+        const next = change(current);
         const replaced = await this.script('keelsonReplaceRun')(
-          key, this.key('runs:phase', current.phase), this.key('runs:phase', phase),
+          key, this.key('runs:phase', current.phase), this.key('runs:phase', next.phase),
           text, JSON.stringify(next), Date.parse(current.createdAt), id,
         );
         if (replaced === 1) return next;
       }
       throw new StoreUnavailableError(this.description, `run "${id}" kept changing under ${MAX_CAS_ATTEMPTS} transition attempts`);
     });
+  }
+
+  /** Sets this process's owner key before its first run, and keeps renewing it. */
+  private async startHeartbeat(): Promise<void> {
+    if (this.heartbeat) return;
+    const beat = () => this.client.set(this.key('owner', this.owner), new Date().toISOString(), 'PX', this.ownerTtlMs);
+    await beat();
+    this.heartbeat = setInterval(() => {
+      beat().catch((error: unknown) => this.logger.warn({ store: this.description, error: redactSecrets(messageOf(error)) }, 'cannot renew run ownership'));
+    }, Math.floor(this.ownerTtlMs / 3));
+    this.heartbeat.unref();
   }
 
   getRun(id: RunId): Promise<RunRecord | undefined> {
@@ -167,12 +208,37 @@ export class RedisStore implements Store {
         const texts = await this.client.mget(ids.map((id) => this.key('run', id)));
         texts.forEach((text, i) => {
           if (text === null || out.length >= limit) return;
-          const record = this.parse(this.key('run', ids[i]!), text);
-          if (matchesFilter(record, filter)) out.push(record);
+          const key = this.key('run', ids[i]!);
+          const parsed = parseStoredRun(text);
+          // One damaged record must not hide every other run; corruptRuns() names it.
+          if ('problem' in parsed) {
+            this.logger.warn({ store: this.description, key, problem: parsed.problem }, 'skipping unreadable run record');
+            return;
+          }
+          if (matchesFilter(parsed.record, filter)) out.push(parsed.record);
         });
         if (ids.length < LIST_PAGE) break;
       }
       return out;
+    });
+  }
+
+  /** Records listRuns leaves out because they do not parse. */
+  corruptRuns(): Promise<CorruptRun[]> {
+    return this.guard(async () => {
+      const corrupt: CorruptRun[] = [];
+      for (let start = 0; ; start += LIST_PAGE) {
+        const ids = await this.client.zrange(this.key('runs'), start, start + LIST_PAGE - 1);
+        if (ids.length === 0) break;
+        const texts = await this.client.mget(ids.map((id) => this.key('run', id)));
+        texts.forEach((text, i) => {
+          if (text === null) return;
+          const parsed = parseStoredRun(text);
+          if ('problem' in parsed) corrupt.push({ id: ids[i]!, where: `${this.description} key ${this.key('run', ids[i]!)}`, problem: `bad run record: ${parsed.problem}` });
+        });
+        if (ids.length < LIST_PAGE) break;
+      }
+      return corrupt;
     });
   }
 
@@ -231,6 +297,12 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.heartbeat) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+      // Our runs are finished or interrupted by now: another process may take them over at once.
+      await this.client.del(this.key('owner', this.owner)).catch(() => undefined);
+    }
     if (this.client.status === 'end') return;
     try {
       await this.client.quit();

@@ -35,6 +35,8 @@ export const StoredRunRecord = z.looseObject({
   retryOf: z.string().optional(),
   skippedCommits: z.array(z.string()).optional(),
   executor: z.string().optional(),
+  owner: z.string().optional(),
+  processes: z.array(z.looseObject({ pid: z.number().int().positive(), startTime: z.string().optional(), command: z.string() })).optional(),
 });
 
 /** Parses stored JSON text into a record, or returns a description of what is wrong. */

@@ -79,6 +79,22 @@ export interface RunRecord {
   readonly skippedCommits?: readonly string[];
   /** The executor that ran it */
   readonly executor?: string;
+  /** The process that created the run and drives it (`StoreOwnership.owner`); set by the store.
+   * A run whose owner is still alive is never recovered by another process. */
+  readonly owner?: string;
+  /** Every child process group the run started (local executor, deploys), recorded before the
+   * child runs, so that a keelson that was killed can end them on its next start. */
+  readonly processes?: readonly RunProcess[];
+}
+
+/** A process group a run started: its leader, as processIdentity() describes it. */
+export interface RunProcess {
+  /** The leader's pid, which is also the group id. */
+  readonly pid: number;
+  /** See ProcessIdentity.startTime; absent where the host has no /proc. */
+  readonly startTime?: string;
+  /** What it runs, for people (`sh`, `buildah`); never its arguments, which may hold secrets. */
+  readonly command: string;
 }
 
 /** What a caller gives to create a run; the store adds the timestamps and the phase history. */
@@ -102,6 +118,32 @@ export interface RunFilter {
 export interface RunWriter {
   createRun(run: NewRun): Promise<RunRecord>;
   transitionRun(id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate): Promise<RunRecord>;
+  /** Adds a child process group to a run that has not finished (RunAlreadyFinishedError else).
+   * Resolves once it is durable: the child may start then. */
+  recordRunProcess(id: RunId, process: RunProcess): Promise<void>;
+}
+
+/** A stored run record that cannot be read, with where it is, so a person can move it away. */
+export interface CorruptRun {
+  /** The run id, from the file or key name */
+  readonly id: string;
+  /** The file (file store) or key (Redis) */
+  readonly where: string;
+  readonly problem: string;
+}
+
+/** Finds the records listRuns had to leave out. */
+export interface CorruptRunReader {
+  corruptRuns(): Promise<CorruptRun[]>;
+}
+
+/**
+ * Which process a run belongs to. Each store stamps runs it creates with its process's `owner`;
+ * recovery after a crash only takes over runs whose owner is gone.
+ */
+export interface RunOwnership {
+  readonly owner: string;
+  ownerAlive(owner: string): Promise<boolean>;
 }
 
 export interface RunReader {
@@ -126,7 +168,7 @@ export interface StateStore {
   deleteState(key: string): Promise<void>;
 }
 
-export interface Store extends RunWriter, RunReader, RunLogStore, StateStore {
+export interface Store extends RunWriter, RunReader, CorruptRunReader, RunOwnership, RunLogStore, StateStore {
   /** e.g. `file:/var/lib/keelson` or `redis://host:6379/0` (without credentials) */
   readonly description: string;
   close(): Promise<void>;

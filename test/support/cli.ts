@@ -28,18 +28,19 @@ function newestMtime(dir: string): number {
  */
 export const CLI_ENTRY: readonly string[] = (() => {
   try {
-    if (statSync(join(REPO_ROOT, 'dist/cli/main.js')).mtimeMs >= newestMtime(join(REPO_ROOT, 'src'))) return ['dist/cli/main.js'];
+    if (statSync(join(REPO_ROOT, 'dist/cli/main.js')).mtimeMs >= newestMtime(join(REPO_ROOT, 'src'))) return [join(REPO_ROOT, 'dist/cli/main.js')];
   } catch {
     // no build yet
   }
-  return ['--import', 'tsx', 'src/cli/main.ts'];
+  // Absolute, so that the CLI also starts from another working directory.
+  return ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'src/cli/main.ts')];
 })();
 
 /** Runs the real CLI entry point as a child process, as a user would; never rejects on exit status. */
-export function runKeelson(args: readonly string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runKeelson(args: readonly string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...CLI_ENTRY, ...args], {
-      cwd: REPO_ROOT,
+      cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, KEELSON_LOG_LEVEL: 'silent', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

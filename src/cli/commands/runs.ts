@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { Duration } from '../../domain/index.js';
 import { UsageError } from '../../errors.js';
-import type { RunRecord } from '../../store/index.js';
+import type { CorruptRun, RunRecord } from '../../store/index.js';
 import { addStoreOptions, withStoreFromOptions, type StoreFlags } from '../store-options.js';
 
 interface RunsFlags extends StoreFlags {
@@ -33,23 +33,30 @@ export function registerRunsCommand(program: Command): void {
           ...(flags.watch !== undefined ? { watch: flags.watch } : {}),
           ...(limit !== undefined ? { limit } : {}),
         });
+        // A record that does not parse is shown, never dropped: it may be the run someone looks for.
+        const corrupt = await store.corruptRuns();
+        for (const run of corrupt) {
+          process.stderr.write(`keelson: warning: ${run.where}: ${run.problem}; listed as corrupt until the file is moved away\n`);
+        }
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+          const listed = [...runs, ...corrupt.map((run) => ({ id: run.id, phase: 'corrupt', file: run.where, problem: run.problem }))];
+          process.stdout.write(`${JSON.stringify(listed, null, 2)}\n`);
           return;
         }
-        if (runs.length === 0) {
+        if (runs.length === 0 && corrupt.length === 0) {
           process.stderr.write(`keelson: no runs recorded in ${store.description}\n`);
           return;
         }
-        process.stdout.write(formatRunsTable(runs, new Date()));
+        process.stdout.write(formatRunsTable(runs, new Date(), corrupt));
       });
     });
 }
 
 const HEADER = ['ID', 'KIND', 'WATCH', 'COMMIT', 'PHASE', 'REASON', 'STARTED', 'DURATION', 'IMAGE'] as const;
 
-/** The `keelson runs` table: one line per run, columns padded to their widest cell. */
-export function formatRunsTable(runs: readonly RunRecord[], now: Date): string {
+/** The `keelson runs` table: one line per run, columns padded to their widest cell; records
+ * that do not parse come last, as `corrupt`. */
+export function formatRunsTable(runs: readonly RunRecord[], now: Date, corrupt: readonly CorruptRun[] = []): string {
   const rows = [[...HEADER], ...runs.map((run) => [
     run.id,
     run.kind,
@@ -60,7 +67,7 @@ export function formatRunsTable(runs: readonly RunRecord[], now: Date): string {
     run.startedAt ? `${run.startedAt.slice(0, 19)}Z` : '-',
     runDuration(run, now),
     shortDigest(run.image?.digest),
-  ])];
+  ]), ...corrupt.map((run) => [run.id, '-', '-', '-', 'corrupt', '-', '-', '-', '-'])];
   const widths = HEADER.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }

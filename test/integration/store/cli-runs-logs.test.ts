@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStore, RedisStore, RunReason, type RunRecord } from '../../../src/store/index.js';
@@ -155,5 +156,50 @@ describe('keelson runs and logs with --redis', function () {
     const result = await keelson(['runs', '--redis', redis!.url, '--state-dir', '/tmp/x']);
     expect(result.status).to.equal(2);
     expect(result.stderr).to.contain('--state-dir and --redis cannot be used together');
+  });
+
+  it('lists a corrupt run record as corrupt with a warning naming its file, and exits 0', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'keelson-cli-corrupt-'));
+    try {
+      const fine = await FileStore.open({ stateDir: own });
+      const good = await fine.createRun(newRun({ watch: 'repo-a^main' }));
+      const bad = await fine.createRun(newRun({ watch: 'repo-a^main' }));
+      await fine.close();
+      const file = join(own, 'runs', `${bad.id}.json`);
+      // What a torn write of a running record would look like.
+      await writeFile(file, (await readFile(file, 'utf8')).slice(0, 40));
+
+      const table = await keelson(['runs', '--state-dir', own]);
+      expect(table.status).to.equal(0);
+      expect(table.stderr).to.contain(`keelson: warning: ${file}: bad run record`).and.to.contain('moved away');
+      const rows = table.stdout.trimEnd().split('\n').slice(1).map((line) => line.split(/\s+/));
+      expect(rows.map((row) => [row[0], row[4]])).to.deep.equal([[good.id, 'queued'], [bad.id, 'corrupt']]);
+
+      const json = await keelson(['runs', '--json', '--state-dir', own]);
+      expect(json.status).to.equal(0);
+      const listed = JSON.parse(json.stdout) as Array<{ id: string; phase: string; file?: string }>;
+      expect(listed.map((r) => [r.id, r.phase, r.file])).to.deep.equal([[good.id, 'queued', undefined], [bad.id, 'corrupt', file]]);
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
+  });
+
+  it('lists a corrupt run record in Redis as corrupt instead of failing the whole list', async () => {
+    const prefix = `corrupt-${randomBytes(4).toString('hex')}:`;
+    const writer = await RedisStore.connect({ url: redis!.url, keyPrefix: prefix });
+    try {
+      const good = await writer.createRun(newRun({ watch: 'repo-a^main' }));
+      const bad = await writer.createRun(newRun({ watch: 'repo-a^main' }));
+      const raw = new Redis(redis!.url);
+      await raw.set(`${prefix}run:${bad.id}`, '{"id":');
+      raw.disconnect();
+      expect((await writer.listRuns()).map((r) => r.id)).to.deep.equal([good.id]);
+      expect(await writer.corruptRuns()).to.deep.equal([{
+        id: bad.id, where: `${writer.description} key ${prefix}run:${bad.id}`, problem: (await writer.corruptRuns())[0]!.problem,
+      }]);
+      expect((await writer.corruptRuns())[0]!.problem).to.match(/^bad run record: not JSON/);
+    } finally {
+      await writer.close();
+    }
   });
 });
