@@ -5,10 +5,10 @@ import { parseRunId, type RunId } from '../domain/index.js';
 import { InputError, isKeelsonError, messageOf } from '../errors.js';
 import { registerSecret, silentLogger, type Logger } from '../log/index.js';
 import type { RunPhase } from '../store/index.js';
-import { Authenticator, TOKEN_COOKIE, USER_COOKIE, type Credential } from './auth.js';
+import { Authenticator, SESSION_COOKIE, type Credential, type Identity } from './auth.js';
 import { RequestError } from './errors.js';
 import {
-  isForm, oneLine, parseCookies, parseFields, parseJson, readBody, redirect, safeNext, sendHtml, sendJson, sendText,
+  isForm, oneLine, parseFields, parseJson, readBody, redirect, safeNext, sendHtml, sendJson, sendText,
 } from './http.js';
 import { ThrottledWarning } from './log-throttle.js';
 import { streamLog } from './log-stream.js';
@@ -37,7 +37,6 @@ const DEFAULTS = {
 
 const MAX_LIST_LIMIT = 1000;
 const RUN_PHASES: readonly RunPhase[] = ['queued', 'running', 'succeeded', 'failed', 'skipped', 'interrupted', 'cancelled'];
-const SESSION_MAX_AGE_S = 7 * 24 * 3600;
 
 type Handler = (request: IncomingMessage, response: ServerResponse, url: URL, params: string[]) => Promise<void>;
 interface Route {
@@ -62,6 +61,8 @@ class StatusServer implements KeelsonServer {
   private readonly log: Logger;
   private readonly sources: ServerSources;
   private readonly auth: Authenticator;
+  /** Session cookies are Secure on every request, not only on those that arrive over TLS. */
+  private readonly secureCookies: boolean;
   private readonly githubSecret?: string;
   private readonly registryTokenDigest?: Buffer;
   /** Verified GitHub deliveries already acted on, by delivery id and by body digest. */
@@ -80,7 +81,8 @@ class StatusServer implements KeelsonServer {
     this.store = options.store;
     this.log = (options.logger ?? silentLogger()).child({ part: 'server' });
     this.sources = options.sources ?? {};
-    this.auth = new Authenticator(options.auth);
+    this.auth = new Authenticator(options.auth, options.store);
+    this.secureCookies = options.publicUrl !== undefined && publicUrlProtocol(options.publicUrl) === 'https:';
     if (options.githubWebhookSecret !== undefined) {
       if (options.githubWebhookSecret === '') throw new InputError('server githubWebhookSecret', 'is empty');
       registerSecret(options.githubWebhookSecret);
@@ -164,7 +166,7 @@ class StatusServer implements KeelsonServer {
       get(/^\/runs\/([^/]+)$/, (q, res, _u, [id]) => this.runPage(q, res, id!)),
       get(/^\/login$/, (q, res, url) => this.loginPage(q, res, url)),
       post(/^\/login$/, (q, res) => this.login(q, res)),
-      post(/^\/logout$/, async (q, res) => redirect(res, '/', { 'set-cookie': clearCookies() })),
+      post(/^\/logout$/, (q, res) => this.logout(q, res)),
     ];
   }
 
@@ -212,7 +214,7 @@ class StatusServer implements KeelsonServer {
   /** A GET JSON endpoint that needs read access. */
   private read(produce: (url: URL, params: string[]) => Promise<unknown>): Handler {
     return async (request, response, url, params) => {
-      this.auth.authorizeRead(request);
+      await this.auth.authorizeRead(request);
       sendJson(response, 200, await produce(url, params));
     };
   }
@@ -347,7 +349,7 @@ class StatusServer implements KeelsonServer {
   // ---- API actions
 
   private async checkWatches(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
-    this.auth.authorizeWrite(request);
+    await this.auth.authorizeWrite(request);
     const watches = this.need('watches');
     if (typeof watches.checkNow !== 'function') throw new RequestError(404, 'this server cannot poll its watches on demand');
     const key = url.searchParams.get('watch') ?? undefined;
@@ -359,7 +361,7 @@ class StatusServer implements KeelsonServer {
   }
 
   private async checkRegistry(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
-    this.auth.authorizeWrite(request);
+    await this.auth.authorizeWrite(request);
     const registry = this.need('registry');
     const repository = url.searchParams.get('repository') ?? undefined;
     void registry.checkNow(repository).catch((error: unknown) => {
@@ -369,11 +371,11 @@ class StatusServer implements KeelsonServer {
   }
 
   private async vote(request: IncomingMessage, response: ServerResponse, id: string, vote: 'approve' | 'reject'): Promise<void> {
-    const credential = this.auth.authorizeWrite(request);
+    const identity = await this.auth.authorizeWrite(request);
     const approvals = this.need('approvals');
     const fields = Vote.safeParse(parseFields(request, await readBody(request, this.maxBodyBytes)));
     if (!fields.success) throw new RequestError(400, `by: ${fields.error.issues[0]!.message}`);
-    const by = fields.data.by ?? voterOf(request, credential);
+    const by = fields.data.by ?? voterOf(identity);
     const approval = vote === 'approve' ? await approvals.approve(id, by) : await approvals.reject(id, by);
     this.log.info({ approval: id, vote, by }, 'approval vote');
     await this.done(request, response, approval, '/#approvals');
@@ -386,7 +388,7 @@ class StatusServer implements KeelsonServer {
   }
 
   private async runLog(request: IncomingMessage, response: ServerResponse, url: URL, idText: string): Promise<void> {
-    this.auth.authorizeRead(request);
+    await this.auth.authorizeRead(request);
     const run = await this.run(idText);
     const from = offsetOf(header(request, 'last-event-id') ?? url.searchParams.get('offset') ?? '0');
     const follow = ['1', 'true'].includes(url.searchParams.get('follow') ?? '') || (request.headers.accept ?? '').includes('text/event-stream');
@@ -409,7 +411,7 @@ class StatusServer implements KeelsonServer {
   // ---- pages
 
   private async overviewPage(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
-    const credential = this.auth.authorizeRead(request);
+    const { credential } = await this.auth.authorizeRead(request);
     const limit = limitOf(url.searchParams.get('limit'), this.recentRuns);
     const problems: string[] = [];
     const ask = async <T>(name: string, work: (() => T | Promise<T>) | undefined): Promise<T | undefined> => {
@@ -445,7 +447,7 @@ class StatusServer implements KeelsonServer {
   }
 
   private async runPage(request: IncomingMessage, response: ServerResponse, idText: string): Promise<void> {
-    const credential = this.auth.authorizeRead(request);
+    const { credential } = await this.auth.authorizeRead(request);
     const run = await this.run(idText);
     const [log, workloads] = await Promise.all([
       this.store.readLog(run.id),
@@ -471,11 +473,18 @@ class StatusServer implements KeelsonServer {
       sendHtml(response, 403, renderLoginPage(ctx, next, parsed.success ? 'Wrong token.' : parsed.error.issues[0]!.message), ctx.nonce);
       return;
     }
-    const secure = isHttps(request) ? '; Secure' : '';
-    const attributes = `Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_MAX_AGE_S}${secure}`;
-    const cookies = [`${TOKEN_COOKIE}=${this.auth.sessionCookie()}; ${attributes}`];
-    if (parsed.data.name) cookies.push(`${USER_COOKIE}=${encodeURIComponent(parsed.data.name)}; ${attributes}`);
-    redirect(response, next, { 'set-cookie': cookies });
+    const session = await this.auth.signIn(parsed.data.name || undefined);
+    const maxAge = Math.floor(this.auth.sessionMaxAgeMs / 1000);
+    redirect(response, next, { 'set-cookie': [`${SESSION_COOKIE}=${session}; ${this.cookieAttributes(request)}; Max-Age=${maxAge}`] });
+  }
+
+  private async logout(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    await this.auth.signOut(request);
+    redirect(response, '/', { 'set-cookie': `${SESSION_COOKIE}=; ${this.cookieAttributes(request)}; Max-Age=0` });
+  }
+
+  private cookieAttributes(request: IncomingMessage): string {
+    return `Path=/; HttpOnly; SameSite=Strict${this.secureCookies || isHttps(request) ? '; Secure' : ''}`;
   }
 
   private pageContext(credential: Credential): PageContext {
@@ -592,17 +601,21 @@ function offsetOf(text: string): number {
   return Number(text);
 }
 
-function voterOf(request: IncomingMessage, credential: Credential): string {
-  if (credential === 'cookie') return parseCookies(request).get(USER_COOKIE)?.trim() || 'web';
+function voterOf(identity: Identity): string {
+  if (identity.credential === 'cookie') return identity.session?.name?.trim() || 'web';
   return 'api';
+}
+
+function publicUrlProtocol(url: string): string {
+  try {
+    return new URL(url).protocol;
+  } catch (error) {
+    throw new InputError('server publicUrl', `"${url}" is not a URL`, { cause: error });
+  }
 }
 
 function isHttps(request: IncomingMessage): boolean {
   return (request.socket as { encrypted?: boolean }).encrypted === true || header(request, 'x-forwarded-proto') === 'https';
-}
-
-function clearCookies(): string[] {
-  return [TOKEN_COOKIE, USER_COOKIE].map((name) => `${name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/index.js';
-import type { RunLogStore, RunReader, Store } from '../store/index.js';
+import type { RunLogStore, RunReader, StateStore, Store } from '../store/index.js';
 
 /**
- * What the server reads from the store: runs and logs, never writes. `appendLog` is in the
- * type only because `followLog` takes a whole RunLogStore.
+ * What the server uses of the store: it reads runs and logs, never writes them (`appendLog` is
+ * in the type only because `followLog` takes a whole RunLogStore), and keeps sign-in sessions in
+ * the state, so that replicas sharing a store share them.
  */
-export type ServerStore = Pick<Store, keyof RunReader | keyof RunLogStore | 'description'>;
+export type ServerStore = Pick<Store, keyof RunReader | keyof RunLogStore | keyof StateStore | 'description'>;
 
 /** A source's own verdict for `/readyz`; the reason is shown to whoever asks. */
 export type Readiness = { readonly ready: true } | { readonly ready: false; readonly reason: string };
@@ -155,6 +156,8 @@ export interface ServerAuth {
   readonly token?: string;
   /** Read-only views (pages, GET /api/...) need no token. @default true */
   readonly readOnlyPublic?: boolean;
+  /** How long a sign-in lasts (the server forgets the session after that). @default 7 days */
+  readonly sessionMaxAgeMs?: number;
 }
 
 export interface ServerOptions {
@@ -165,6 +168,11 @@ export interface ServerOptions {
   readonly sources?: ServerSources;
   /** @default { readOnlyPublic: true } */
   readonly auth?: ServerAuth;
+  /**
+   * Where people reach the page. When it is https, the session cookie is `Secure` (also behind a
+   * proxy that terminates TLS and sends no X-Forwarded-Proto). @default none
+   */
+  readonly publicUrl?: string;
   /** HMAC key of GitHub push webhooks. @default none: /webhooks/github answers 404 */
   readonly githubWebhookSecret?: string;
   /**

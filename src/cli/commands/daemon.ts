@@ -88,6 +88,7 @@ export function registerDaemonCommand(program: Command): void {
         auth: { ...(token ? { token } : {}), readOnlyPublic: true },
         ...(githubSecret ? { githubWebhookSecret: githubSecret } : {}),
         ...(registryToken ? { registryWebhookToken: registryToken } : {}),
+        ...(file?.publicUrl ? { publicUrl: file.publicUrl } : {}),
       });
       const listening = await server.listen(port ?? file?.server?.port ?? 8080, flags.host ?? file?.server?.host ?? '0.0.0.0');
       stops.unshift(() => listening.close());

@@ -293,7 +293,7 @@ describe('status server over HTTP with a real FileStore', function () {
       const login = await post('/login', `token=${TOKEN}&name=Bob&next=%2F`, form);
       expect(login.status).to.equal(303);
       const cookies = login.headers.getSetCookie();
-      expect(cookies.join('\n')).to.match(/keelson_token=[0-9a-f]{64}; Path=\/; HttpOnly; SameSite=Strict/).and.not.include(TOKEN);
+      expect(cookies.join('\n')).to.match(/^keelson_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict/).and.not.include(TOKEN);
       const cookie = cookies.map((c) => c.split(';')[0]).join('; ');
       const cross = await post(`/api/approvals/${approval.id}/approve`, '', { ...form, cookie, origin: 'http://evil.example' });
       expect(cross.status).to.equal(403);
