@@ -11,9 +11,10 @@ import {
   RegistryUnreachableError, type NotFoundKind, type RegistryErrorContext,
 } from './errors.js';
 import { parseAuthChallenges, parseNextLink, parseRateLimitNumber, parseRetryAfter, type AuthChallenge } from './http-headers.js';
-import { DOCKER_HUB, DOCKER_HUB_API_HOST, parseImageReference, type RepositoryRef } from './reference.js';
+import { RegistryPacer } from './pacer.js';
+import { DOCKER_HUB, DOCKER_HUB_API_HOST, isLoopbackHost, parseImageReference, type RepositoryRef } from './reference.js';
 import { RegistryErrors, TagList, TokenResponse } from './schema.js';
-import { TokenBucket, delay } from './token-bucket.js';
+import { delay } from './token-bucket.js';
 import type { CredentialLookup, Manifest, RateLimitState, RequestOptions } from './types.js';
 
 /** Every manifest type we understand, so the registry never falls back to schema1 conversion. */
@@ -25,11 +26,19 @@ export const MANIFEST_MEDIA_TYPES = [
 ] as const;
 
 export interface RegistryClientOptions {
-  /** Credentials and plain-HTTP hosts. @default anonymous; plain HTTP for loopback hosts only */
+  /**
+   * Credentials and insecure hosts. Like docker, HTTPS is tried first everywhere; a loopback or
+   * insecure host falls back to plain HTTP when HTTPS fails, and its certificate is not checked.
+   * @default anonymous; loopback hosts insecure
+   */
   readonly credentials?: CredentialLookup;
   /** Tags asked for per page (`?n=`). @default 100 */
   readonly pageSize?: number;
-  /** Average requests per second per registry host (token bucket, bursts of the same size). @default 10 */
+  /**
+   * The most requests per second per registry host and credential (a token bucket; a 429 halves
+   * it for a while, a nearly used-up `ratelimit-remaining` spreads the rest over its window).
+   * Enough for 1,500 images polled every 30 s. @default 50
+   */
   readonly requestsPerSecond?: number;
   /** Retries after a 429, a 5xx or a dropped connection. @default 3 */
   readonly maxRetries?: number;
@@ -43,13 +52,15 @@ export interface RegistryClientOptions {
   readonly logger?: Logger;
   /** The undici dispatcher to send with; the client closes only one it created. @default a new Agent */
   readonly dispatcher?: Dispatcher;
+  /** The dispatcher for HTTPS to loopback and insecure hosts, which skips certificate checks as docker does. @default a new Agent */
+  readonly insecureDispatcher?: Dispatcher;
   /** @default 'keelson' */
   readonly userAgent?: string;
 }
 
 const DEFAULTS = {
   pageSize: 100,
-  requestsPerSecond: 10,
+  requestsPerSecond: 50,
   maxRetries: 3,
   timeout: Duration.ofSeconds(30),
   retryDelay: Duration.ofMilliseconds(500),
@@ -58,7 +69,7 @@ const DEFAULTS = {
 } as const;
 
 const KNOWN_OPTIONS = new Set(['credentials', 'pageSize', 'requestsPerSecond', 'maxRetries', 'timeout', 'retryDelay',
-  'maxRetryAfter', 'logger', 'dispatcher', 'userAgent']);
+  'maxRetryAfter', 'logger', 'dispatcher', 'insecureDispatcher', 'userAgent']);
 
 /** A repository given as `host/path` text (docker normalisation applies) or already parsed. */
 export type RepositoryInput = string | RepositoryRef;
@@ -126,10 +137,15 @@ export class RegistryClient {
   private readonly logger: Logger;
   private readonly dispatcher: Dispatcher;
   private readonly ownsDispatcher: boolean;
+  private insecureDispatcher?: Dispatcher;
+  private readonly ownsInsecureDispatcher: boolean;
   private readonly userAgent: string;
   private readonly auth = new AuthState();
-  private readonly buckets = new Map<string, TokenBucket>();
+  /** Per `host` + NUL + user name (empty: anonymous) */
+  private readonly pacers = new Map<string, RegistryPacer>();
   private readonly rateLimits = new Map<string, RateLimitState>();
+  /** The scheme a loopback or insecure host answered on, so the HTTPS probe happens once per host */
+  private readonly schemes = new Map<string, 'https:' | 'http:'>();
 
   constructor(options: RegistryClientOptions = {}) {
     for (const key of Object.keys(options)) {
@@ -146,6 +162,8 @@ export class RegistryClient {
     this.userAgent = options.userAgent ?? DEFAULTS.userAgent;
     this.ownsDispatcher = options.dispatcher === undefined;
     this.dispatcher = options.dispatcher ?? new Agent({ connect: { timeout: this.timeoutMs } });
+    this.ownsInsecureDispatcher = options.insecureDispatcher === undefined;
+    this.insecureDispatcher = options.insecureDispatcher;
   }
 
   /**
@@ -340,6 +358,12 @@ export class RegistryClient {
   /** Closes connections (only of a dispatcher the client created). */
   async close(): Promise<void> {
     if (this.ownsDispatcher) await this.dispatcher.close();
+    if (this.ownsInsecureDispatcher) await this.insecureDispatcher?.close();
+  }
+
+  /** The scheme a loopback or insecure host was found to speak (`https:`/`http:`), once known. */
+  schemeOf(registry: string): 'https:' | 'http:' | undefined {
+    return this.schemes.get(registry);
   }
 
   // ---- the exchange: pacing, auth, retries
@@ -358,17 +382,23 @@ export class RegistryClient {
 
   private url(repo: RepositoryRef, path: string): URL {
     const apiHost = repo.registry === DOCKER_HUB ? DOCKER_HUB_API_HOST : repo.registry;
-    const scheme = usesPlainHttp(repo.registry, this.credentials) ? 'http' : 'https';
-    return new URL(`${scheme}://${apiHost}/v2/${repo.repository}/${path}`);
+    return new URL(`${this.schemes.get(repo.registry) ?? 'https:'}//${apiHost}/v2/${repo.repository}/${path}`);
   }
 
-  private bucket(registry: string): TokenBucket {
-    let bucket = this.buckets.get(registry);
-    if (!bucket) {
-      bucket = new TokenBucket(this.requestsPerSecond);
-      this.buckets.set(registry, bucket);
+  private pacer(context: RegistryErrorContext): RegistryPacer {
+    const username = this.credentials.credentialsFor(context.registry, context.repository ?? '')?.username ?? '';
+    const key = `${context.registry}\u0000${username}`;
+    let pacer = this.pacers.get(key);
+    if (!pacer) {
+      pacer = new RegistryPacer({ maxRate: this.requestsPerSecond });
+      this.pacers.set(key, pacer);
     }
-    return bucket;
+    return pacer;
+  }
+
+  /** Loopback hosts (as docker treats them) and hosts marked insecure: HTTP when HTTPS fails, no certificate check. */
+  private insecure(registry: string): boolean {
+    return usesPlainHttp(registry, this.credentials);
   }
 
   /**
@@ -379,12 +409,18 @@ export class RegistryClient {
     const log = this.logger.child({ registry: context.registry, repository: context.repository });
     let retries = 0;
     let authRetried = false;
+    const pacer = this.pacer(context);
+    const url = new URL(exchange.url);
+    const known = this.schemes.get(context.registry);
+    if (known) url.protocol = known; // a page link or upload location resolved against the probe's scheme
     for (;;) {
-      await this.bucket(context.registry).take(signal);
+      const paused = pacer.pausedFor();
+      if (paused > this.maxRetryAfterMs) throw new RegistryRateLimitedError(context, paused);
+      await pacer.take(signal);
       const authorization = await this.authorization(context, exchange.scope, signal);
       let answer: Answer;
       try {
-        answer = await this.send(exchange.method, exchange.url, {
+        answer = await this.send(exchange.method, url, {
           ...exchange.headers,
           'user-agent': this.userAgent,
           ...(exchange.accept ? { accept: exchange.accept } : {}),
@@ -392,15 +428,27 @@ export class RegistryClient {
         }, signal, { ...(exchange.body ? { body: exchange.body } : {}), ...(exchange.stream ? { stream: true } : {}) });
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
+        if (url.protocol === 'https:' && !this.schemes.has(context.registry) && this.insecure(context.registry)) {
+          // As docker does for insecure and loopback registries: HTTPS failed, so plain HTTP.
+          log.debug({ err: describeNetworkError(error) }, 'no HTTPS on an insecure registry, trying plain HTTP');
+          url.protocol = 'http:';
+          continue;
+        }
         const code = networkCode(error);
         if (code && TRANSIENT_NETWORK_CODES.has(code) && retries < this.maxRetries) {
           log.debug({ code, retry: retries + 1 }, 'registry request failed, retrying');
           await delay(this.backoff(retries++), signal);
           continue;
         }
-        throw new RegistryUnreachableError(context, `${exchange.method} ${exchange.url.origin}: ${describeNetworkError(error)}`, { cause: error });
+        throw new RegistryUnreachableError(context, `${exchange.method} ${url.origin}: ${describeNetworkError(error)}`, { cause: error });
+      }
+      if (this.insecure(context.registry) && !this.schemes.has(context.registry)) {
+        this.schemes.set(context.registry, url.protocol === 'http:' ? 'http:' : 'https:');
+        log.debug({ scheme: url.protocol }, 'insecure registry answers on this scheme');
       }
       this.recordRateLimit(context.registry, answer);
+      const pace = pacer.observe(answer.status, answer.headers);
+      if (pace.slowedDown) log.warn({ status: answer.status, requestsPerSecond: Number(pace.rate.toFixed(3)), pausedForMs: pacer.pausedFor() }, 'registry asks to slow down; pacing requests to it');
 
       if (answer.status === 401) {
         const challenge = chooseChallenge(parseAuthChallenges(answer.headers['www-authenticate']));
@@ -436,7 +484,8 @@ export class RegistryClient {
           throw new RegistryRateLimitedError(context, retryAfter);
         }
         log.debug({ retryAfterMs: retryAfter, retry: retries + 1 }, 'registry rate limited, waiting');
-        await delay(retryAfter ?? this.backoff(retries), signal);
+        // The pacer waits out the Retry-After for every request to this registry, this one too.
+        if (retryAfter === undefined) await delay(this.backoff(retries), signal);
         retries++;
         continue;
       }
@@ -509,7 +558,7 @@ export class RegistryClient {
   private async send(method: Method, url: URL, headers: Record<string, string>, signal?: AbortSignal,
     extra: { body?: Buffer; stream?: boolean } = {}): Promise<Answer> {
     const response = await request(url, {
-      method, headers, dispatcher: this.dispatcher, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs,
+      method, headers, dispatcher: this.dispatcherFor(url), headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs,
       ...(extra.body ? { body: extra.body } : {}),
       ...(signal ? { signal } : {}),
     });
@@ -519,6 +568,12 @@ export class RegistryClient {
     const body = method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await response.body.arrayBuffer());
     if (method === 'HEAD') await response.body.dump();
     return { status: response.statusCode, headers: response.headers, body };
+  }
+
+  private dispatcherFor(url: URL): Dispatcher {
+    if (url.protocol !== 'https:' || !this.insecure(url.host)) return this.dispatcher;
+    this.insecureDispatcher ??= new Agent({ connect: { timeout: this.timeoutMs, rejectUnauthorized: false } });
+    return this.insecureDispatcher;
   }
 
   private backoff(retry: number): number {

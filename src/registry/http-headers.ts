@@ -95,7 +95,18 @@ export function parseRetryAfter(value: string | readonly string[] | undefined, n
 
 /** `ratelimit-limit: 100;w=21600` → 100 (Docker Hub style); undefined when absent or unreadable. */
 export function parseRateLimitNumber(value: string | readonly string[] | undefined): number | undefined {
+  return parseRateLimit(value)?.count;
+}
+
+/**
+ * `ratelimit-remaining: 76;w=21600` → `{ count: 76, windowSeconds: 21600 }` (Docker Hub, and the
+ * IETF RateLimit draft's `;w=` parameter); undefined when absent or unreadable.
+ */
+export function parseRateLimit(value: string | readonly string[] | undefined): { count: number; windowSeconds?: number } | undefined {
   const text = typeof value === 'string' ? value : value?.[0];
-  const match = text === undefined ? null : /^\s*(\d+)/.exec(text);
-  return match ? Number(match[1]) : undefined;
+  const match = text === undefined ? null : /^\s*(\d+)\s*(?:;(.*))?$/.exec(text);
+  if (!match) return undefined;
+  const window = /(?:^|;)\s*w\s*=\s*(\d+)/.exec(match[2] ?? '');
+  const windowSeconds = window ? Number(window[1]) : undefined;
+  return { count: Number(match[1]), ...(windowSeconds ? { windowSeconds } : {}) };
 }

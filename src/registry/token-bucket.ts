@@ -8,10 +8,23 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
-  constructor(private readonly ratePerSecond: number, private readonly burst: number = Math.max(1, ratePerSecond),
+  constructor(private ratePerSecond: number, private burst: number = Math.max(1, ratePerSecond),
     private readonly now: () => number = Date.now) {
     this.tokens = burst;
     this.last = now();
+  }
+
+  /** The average rate now. */
+  get rate(): number {
+    return this.ratePerSecond;
+  }
+
+  /** Changes the rate (and the burst with it) from now on; tokens already earned above the new burst are dropped. */
+  setRate(ratePerSecond: number): void {
+    this.refill();
+    this.ratePerSecond = ratePerSecond;
+    this.burst = Math.max(1, ratePerSecond);
+    this.tokens = Math.min(this.tokens, this.burst);
   }
 
   /** Ms until a token is free (0: now), without taking it. */

@@ -11,11 +11,12 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Agent, fetch } from 'undici';
 
 const execFileAsync = promisify(execFile);
 
@@ -24,8 +25,10 @@ export const REGISTRY_BINARY = process.env.KEELSON_TEST_REGISTRY_BIN ?? '/usr/bi
 export interface RunningRegistry {
   /** `127.0.0.1:PORT`, what goes in front of a repository in an image reference */
   readonly host: string;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls: true`) */
   readonly url: string;
+  /** With `tls: true`: the self-signed certificate the registry serves (PEM) */
+  readonly certificatePem?: string;
   /** Set when started with `auth: true` (htpasswd, bcrypt) */
   readonly username?: string;
   readonly password?: string;
@@ -48,6 +51,8 @@ export interface StartRegistryOptions {
   readonly auth?: boolean;
   /** Require bearer tokens from a token server instead (overrides `auth`). */
   readonly token?: RegistryTokenAuth;
+  /** Serve HTTPS only, with a self-signed certificate for 127.0.0.1 made by openssl. @default false */
+  readonly tls?: boolean;
   /** How long to wait for `GET /v2/` to answer. @default 15000 ms */
   readonly startTimeoutMs?: number;
 }
@@ -82,7 +87,17 @@ async function startOnce(options: StartRegistryOptions): Promise<RunningRegistry
   try {
     const port = await freePort();
     const host = `127.0.0.1:${port}`;
-    const url = `http://${host}`;
+    const url = `${options.tls ? 'https' : 'http'}://${host}`;
+    let tlsSection = '';
+    let certificatePem: string | undefined;
+    if (options.tls) {
+      const certPath = join(dir, 'tls.crt');
+      const keyPath = join(dir, 'tls.key');
+      await execFileAsync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyPath, '-out', certPath]);
+      certificatePem = await readFile(certPath, 'utf8');
+      tlsSection = ['  tls:', `    certificate: ${JSON.stringify(certPath)}`, `    key: ${JSON.stringify(keyPath)}`].join('\n');
+    }
     let username: string | undefined;
     let password: string | undefined;
     let authSection = '';
@@ -122,6 +137,7 @@ async function startOnce(options: StartRegistryOptions): Promise<RunningRegistry
       `  addr: ${host}`,
       // a fixed secret silences the "No HTTP secret provided" warning on every start
       `  secret: ${randomBytes(16).toString('hex')}`,
+      tlsSection,
       authSection,
       '',
     ].join('\n'));
@@ -144,19 +160,28 @@ async function startOnce(options: StartRegistryOptions): Promise<RunningRegistry
       await rm(dir, { recursive: true, force: true });
     };
     try {
-      await waitForRegistry(url, exited, () => output, options.startTimeoutMs ?? 15_000);
+      await waitForRegistry(url, exited, () => output, options.startTimeoutMs ?? 15_000, certificatePem);
     } catch (error) {
       await stop();
       throw error;
     }
-    return { host, url, username, password, configPath, stop };
+    return { host, url, username, password, configPath, stop, ...(certificatePem ? { certificatePem } : {}) };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
 }
 
-async function waitForRegistry(url: string, exited: Promise<number | null>, output: () => string, timeoutMs: number): Promise<void> {
+async function waitForRegistry(url: string, exited: Promise<number | null>, output: () => string, timeoutMs: number, ca?: string): Promise<void> {
+  const dispatcher = ca ? new Agent({ connect: { ca } }) : undefined;
+  try {
+    await waitForAnswer(url, exited, output, timeoutMs, dispatcher);
+  } finally {
+    await dispatcher?.close();
+  }
+}
+
+async function waitForAnswer(url: string, exited: Promise<number | null>, output: () => string, timeoutMs: number, dispatcher?: Agent): Promise<void> {
   let exitCode: number | null | undefined;
   void exited.then((code) => { exitCode = code === null ? -1 : code; });
   const deadline = Date.now() + timeoutMs;
@@ -165,7 +190,7 @@ async function waitForRegistry(url: string, exited: Promise<number | null>, outp
       throw new Error(`docker-registry exited with status ${exitCode} before answering on ${url}: ${output().trim() || '(no output)'}`);
     }
     try {
-      const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
+      const response = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000), ...(dispatcher ? { dispatcher } : {}) });
       await response.body?.cancel();
       // 401 is the answer of a registry that wants credentials: it is up.
       if (response.status === 200 || response.status === 401) return;

@@ -57,20 +57,21 @@ describe('RegistryClient retries against a real registry behind a fault-injectin
     registry = await startRegistry();
     digest = await pushImage(registry, 'team/flaky', 'v1', { content: 'flaky v1' });
     proxy = await startFaultProxy(registry.url);
-    client = new RegistryClient({ maxRetries: 2, retryDelay: Duration.ofMilliseconds(10), maxRetryAfter: Duration.ofSeconds(5) });
   });
   after(async () => {
-    await client?.close();
     if (proxy) {
       proxy.server.closeAllConnections();
       await new Promise((resolve) => proxy!.server.close(resolve));
     }
     await registry?.stop();
   });
+  // A client per test: a 429 that asks for an hour keeps that client away from the registry for an hour.
   beforeEach(() => {
     proxy!.faults.length = 0;
     proxy!.seen.length = 0;
+    client = new RegistryClient({ maxRetries: 2, retryDelay: Duration.ofMilliseconds(10), maxRetryAfter: Duration.ofSeconds(5) });
   });
+  afterEach(() => client.close());
 
   it('waits out a 429 with Retry-After in seconds, then answers', async () => {
     proxy!.faults.push({ status: 429, headers: { 'retry-after': '1' } });
@@ -90,6 +91,12 @@ describe('RegistryClient retries against a real registry behind a fault-injectin
     expect(error).to.be.instanceOf(RegistryRateLimitedError);
     expect((error as RegistryRateLimitedError).retryAfterMs).to.equal(3_600_000);
     expect((error as Error).message).to.include(proxy!.host).and.include('team/flaky').and.include('3600 s');
+    expect(proxy!.seen).to.have.lengthOf(1);
+
+    // The registry said an hour: nothing more is sent to it, for any repository, until then.
+    const again = await client.listTags(`${proxy!.host}/team/other`).catch((e: unknown) => e);
+    expect(again).to.be.instanceOf(RegistryRateLimitedError);
+    expect((again as RegistryRateLimitedError).retryAfterMs).to.be.within(3_500_000, 3_600_000);
     expect(proxy!.seen).to.have.lengthOf(1);
   });
 

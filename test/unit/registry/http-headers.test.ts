@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseAuthChallenges, parseNextLink, parseRateLimitNumber, parseRetryAfter } from '../../../src/registry/http-headers.js';
+import { parseAuthChallenges, parseNextLink, parseRateLimit, parseRateLimitNumber, parseRetryAfter } from '../../../src/registry/http-headers.js';
 
 describe('parseAuthChallenges', () => {
   it('reads a basic challenge', () => {
@@ -75,4 +75,19 @@ describe('parseRateLimitNumber', () => {
     expect(parseRateLimitNumber('none')).to.equal(undefined);
     expect(parseRateLimitNumber(undefined)).to.equal(undefined);
   });
+});
+
+describe('parseRateLimit', () => {
+  const cases: ReadonlyArray<[string | undefined, ReturnType<typeof parseRateLimit>]> = [
+    ['100;w=21600', { count: 100, windowSeconds: 21600 }],
+    ['76;w=21600', { count: 76, windowSeconds: 21600 }],
+    [' 0 ; w = 60', { count: 0, windowSeconds: 60 }],
+    ['7', { count: 7 }],
+    ['7;comment="x"', { count: 7 }],
+    ['none', undefined],
+    [undefined, undefined],
+  ];
+  for (const [value, expected] of cases) {
+    it(`reads ${JSON.stringify(value)}`, () => expect(parseRateLimit(value)).to.deep.equal(expected));
+  }
 });
