@@ -33,9 +33,10 @@ export interface PipelineFlags extends StoreFlags {
   readonly kubeconfig?: string;
 }
 
-export function addPipelineOptions(command: Command): Command {
+/** The pipeline flags; `oneRun` leaves out those that only mean something to a watcher. */
+export function addPipelineOptions(command: Command, { oneRun = false }: { oneRun?: boolean } = {}): Command {
   addStoreOptions(command);
-  return command
+  command
     .option('--config <file>', 'keelson.yaml with the pipeline (steps:, build:, ...) and settings')
     .option('--step <cmd>', 'a pipeline step run with sh -c in the committed tree (repeatable)', collect)
     .option('--timeout <duration>', 'per-run timeout, e.g. 10m (default: 30m)')
@@ -45,9 +46,11 @@ export function addPipelineOptions(command: Command): Command {
     .option('--image <name>', 'build the Dockerfile at the repository root as this image, e.g. team/app')
     .option('--template <file>', 'builder Job template for the kubernetes executor')
     .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
-    .option('--workers <n>', 'runs going at once across watches; runs of one watch stay in order (default: 1)')
-    .option('--supersede', 'cancel a running build when a newer commit of the same watch lands (default: build it, then the newest)')
     .option('--debug', 'keep every workspace and run namespace');
+  if (oneRun) return command;
+  return command
+    .option('--workers <n>', 'runs going at once across watches; runs of one watch stay in order (default: 1)')
+    .option('--supersede', 'cancel a running build when a newer commit of the same watch lands (default: build it, then the newest)');
 }
 
 export interface PipelineSetup {

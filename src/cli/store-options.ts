@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { createStore, defaultStateDir, type Store } from '../store/index.js';
@@ -39,4 +40,21 @@ export async function withStoreFromOptions<T>(flags: StoreFlags, work: (store: S
   } finally {
     await store.close();
   }
+}
+
+/**
+ * For commands that only read (runs, logs, approvals): nothing is created. A `--state-dir` that
+ * does not exist is a typo (exit 2); the default state dir not existing yet means nothing was
+ * recorded, so `work` is not called and `empty` is the answer.
+ */
+export async function readStoreFromOptions<T>(flags: StoreFlags, work: (store: Store) => Promise<T>, empty: () => T): Promise<T> {
+  if (flags.redis === undefined) {
+    const dir = flags.stateDir ?? defaultStateDir();
+    const info = await stat(dir).catch(() => undefined);
+    if (!info) {
+      if (flags.stateDir !== undefined) throw new UsageError(`--state-dir ${flags.stateDir}: no such directory (nothing was recorded there)`);
+      return empty();
+    }
+  }
+  return withStoreFromOptions(flags, work);
 }

@@ -51,8 +51,20 @@ export function loadKeelsonFile(file: string): Promise<KeelsonFile> {
   return loadYamlFile(KeelsonFile, file);
 }
 
+/**
+ * A repository's own keelson.yaml: the pipeline keys, except `deploy:`. Deploying runs the built
+ * image on the operator's machine with the operator's registry credentials, so only the operator's
+ * config may ask for it; a committed one is refused, never silently ignored.
+ */
+export const RepositoryPipeline = PipelineSpec.extend({
+  deploy: z.unknown().refine(() => false, {
+    error: "is operator-only (it runs the built image on the operator's machine): declare it in the operator's --config, not in the repository",
+  }).optional(),
+});
+
 /** The pipeline a repository carries in its own committed tree (`keelson.yaml`). Only the
  * pipeline keys are allowed there: where to run is the operator's choice, not the repo's. */
 export function parseRepositoryPipeline(text: string, file: string): PipelineSpec {
-  return parseYamlWith(PipelineSpec, text, file);
+  const { deploy: _refused, ...pipeline } = parseYamlWith(RepositoryPipeline, text, file);
+  return pipeline;
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { closestKey } from '../domain/index.js';
 import { InputError } from '../errors.js';
 
 /**
@@ -20,9 +21,11 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const path = issue.path.map(String);
-    const line = lineOf(doc.contents, path, lineCounter);
+    // An unknown key is reported at its own line, not at its parent's.
+    const at = issue.code === 'unrecognized_keys' && issue.keys.length === 1 ? [...path, issue.keys[0]!] : path;
+    const line = lineOf(doc.contents, at, lineCounter);
     const field = path.length > 0 ? path.join('.') : '(top level)';
-    return `${line ? `line ${line}: ` : ''}${field}: ${issue.message}`;
+    return `${line ? `line ${line}: ` : ''}${field}: ${issue.message}${didYouMean(schema, issue)}`;
   });
   throw new InputError(file, problems.join('; '));
 }
@@ -56,4 +59,35 @@ function lineOf(node: unknown, path: readonly string[], counter: LineCounter): n
     }
   }
   return line;
+}
+
+/** ` (did you mean "image"?)` for an unknown key that is a typo of a key the schema has there. */
+function didYouMean(schema: z.ZodType, issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'unrecognized_keys') return '';
+  const known = keysAt(schema, issue.path.map(String));
+  const hints = issue.keys.flatMap((key) => {
+    const near = known && closestKey(key, known);
+    if (!near) return [];
+    return [issue.keys.length === 1 ? `did you mean "${near}"?` : `"${key}": did you mean "${near}"?`];
+  });
+  return hints.length > 0 ? ` (${hints.join(', ')})` : '';
+}
+
+/** The keys of the object schema found along `path` (through optional, default and array). */
+function keysAt(schema: z.ZodType, path: readonly string[]): string[] | undefined {
+  let current: z.ZodType | undefined = unwrap(schema);
+  for (const key of path) {
+    if (current instanceof z.ZodObject) current = unwrap(current.shape[key] as z.ZodType | undefined);
+    else if (current instanceof z.ZodArray) current = unwrap(current.element as z.ZodType);
+    else return undefined;
+  }
+  return current instanceof z.ZodObject ? Object.keys(current.shape) : undefined;
+}
+
+function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
+  let current = schema;
+  while (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodNullable) {
+    current = current.unwrap() as z.ZodType;
+  }
+  return current;
 }

@@ -14,3 +14,4 @@ export { WatchState } from './schema.js';
 export {
   GitAuthError, GitBranchNotFoundError, GitCommandError, GitCommitNotFoundError, GitRepositoryNotFoundError, GitUnreachableError,
 } from './errors.js';
+export { resolveWatch, adoptAliasState, watchKeysFor, repositoryKey, type ResolvedWatch } from './watch-identity.js';

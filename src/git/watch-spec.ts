@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InputError } from '../errors.js';
 import { registerSecret } from '../log/index.js';
 import { gitEnv, gitMessage } from './run-git.js';
@@ -39,7 +40,9 @@ export function parseWatchSpec(text: string, options: ParseWatchSpecOptions = {}
   }
   if (URL_PATTERN.test(repoText)) {
     const repo = normaliseUrl(repoText, text);
-    return { key: `${repo}${suffix}`, repo: repoText, kind: 'remote', branch, display: `${repo}${shown}` };
+    // `file:///x` and the path `/x` are one repository, so they share a key (and their history).
+    const key = localPathOfFileUrl(repo) ?? repo;
+    return { key: `${key}${suffix}`, repo: repoText, kind: 'remote', branch, display: `${repo}${shown}` };
   }
   if (!/^[./~]/.test(repoText)) {
     const scp = SCP_PATTERN.exec(repoText);
@@ -111,6 +114,17 @@ function safeDecode(value: string): string {
     return decodeURIComponent(value);
   } catch {
     return value;
+  }
+}
+
+/** The real path a `file://` URL names, when it is a directory on this machine. */
+function localPathOfFileUrl(url: string): string | undefined {
+  if (!url.startsWith('file://')) return undefined;
+  try {
+    const real = realpathSync(fileURLToPath(url));
+    return statSync(real).isDirectory() ? real : undefined;
+  } catch {
+    return undefined;
   }
 }
 

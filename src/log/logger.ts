@@ -1,5 +1,7 @@
 import { pino, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 import { redactSecrets } from './secrets.js';
+import { terminal, TerminalStatus } from './terminal.js';
 
 export type { Logger } from 'pino';
 
@@ -13,7 +15,7 @@ const REDACT_PATHS = [
 export interface LoggerOptions {
   /** @default 'info', or KEELSON_LOG_LEVEL */
   readonly level?: string;
-  /** Pretty output for people. @default true when stderr is a TTY */
+  /** Pretty output for people, one line per event. @default true when logging to stderr and it is a TTY */
   readonly pretty?: boolean;
   /** Where lines go. @default stderr, so stdout stays for command output */
   readonly destination?: NodeJS.WritableStream;
@@ -21,7 +23,7 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.KEELSON_LOG_LEVEL ?? 'info';
-  const pretty = options.pretty ?? Boolean(process.stderr.isTTY);
+  const pretty = options.pretty ?? (options.destination === undefined && Boolean(process.stderr.isTTY));
   const base = {
     level,
     base: undefined,
@@ -40,13 +42,26 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       },
     },
   };
-  if (pretty && !options.destination) {
-    return pino({ ...base, transport: { target: 'pino-pretty', options: { destination: 2, translateTime: 'SYS:HH:MM:ss' } } });
-  }
+  if (pretty && !options.destination) return pino(base, prettyTerminal());
+  if (pretty) return pino(base, prettyTerminal(options.destination, new TerminalStatus(options.destination)));
   return pino(base, (options.destination ?? pino.destination({ fd: 2, sync: true })) as pino.DestinationStream);
 }
 
 /** A logger that writes nothing, for library callers and tests that do not care. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
+}
+
+/**
+ * Pretty lines for people, one per event (`12:01:02 INFO: git watcher started {"watches":1}`),
+ * written in this thread through the terminal's status line so a spinner never overwrites them.
+ */
+function prettyTerminal(stream: NodeJS.WritableStream = process.stderr, status: TerminalStatus = terminal): pino.DestinationStream {
+  const format = pinoPretty.prettyFactory({
+    singleLine: true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname',
+    colorize: Boolean((stream as NodeJS.WriteStream).isTTY),
+  });
+  return { write: (line: string) => status.write(format(line), stream) };
 }

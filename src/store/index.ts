@@ -12,7 +12,7 @@ export {
 export { FileStore, defaultStateDir, type FileStoreOptions } from './file-store.js';
 export { RedisStore, type RedisStoreOptions } from './redis-store.js';
 export { followLog, type FollowLogOptions } from './follow.js';
-export { DEFAULT_LIST_LIMIT } from './records.js';
+export { DEFAULT_LIST_LIMIT, compareNewestFirst as compareRunsNewestFirst } from './records.js';
 
 export interface StoreConfig {
   /** File store directory. @default defaultStateDir() */

@@ -5,7 +5,7 @@ import { detectSyntax, translateGoTemplate, type GoTranslation } from './go-synt
 import { BUILTIN_LENIENCY, HELPERS, HelperFailure, type HelperCall } from './helpers.js';
 import { enforceStrictValues, INTERNAL_HELPERS } from './strict.js';
 import { readTemplateFile } from './read.js';
-import { closestKey } from './suggest.js';
+import { closestKey } from '../domain/index.js';
 import type { RenderOptions, RenderedTemplate, TemplateValues } from './types.js';
 import { parseRenderedDocuments } from './validate.js';
 

@@ -1,7 +1,8 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { ApprovalBook, approvalStatus, describeChanges, workloadKey, type Approval } from '../../rollout/index.js';
-import { addStoreOptions, withStoreFromOptions, type StoreFlags } from '../store-options.js';
+import { addOutputOptions, formatList, formatTable, outputFormat, type Listing, type OutputFlags } from '../output.js';
+import { addStoreOptions, readStoreFromOptions, withStoreFromOptions, type StoreFlags } from '../store-options.js';
 
 interface VoteFlags extends StoreFlags {
   readonly voter?: string;
@@ -19,8 +20,9 @@ function defaultVoter(): string {
   }
 }
 
-function line(approval: Approval, now: Date): string {
-  return `${approval.id}\t${approvalStatus(approval, now)}\t${approval.voters.length}/${approval.votesRequired}\t${approval.deadline}\t${workloadKey(approval.workload)}\t${describeChanges(approval.changes)}`;
+function cells(approval: Approval, now: Date): string[] {
+  return [approval.id, approvalStatus(approval, now), `${approval.voters.length}/${approval.votesRequired}`, approval.deadline,
+    workloadKey(approval.workload), describeChanges(approval.changes)];
 }
 
 /** `keelson approve ID` and `keelson reject ID`: one vote, then the approval as a line. */
@@ -33,7 +35,7 @@ function registerVote(program: Command, name: string, description: string, voter
     .option('--voter <name>', voterHelp))
     .action(async (id: string, flags: VoteFlags) => {
       const approval = await withBook(flags, (book) => vote(book, id, flags.voter ?? defaultVoter()));
-      process.stdout.write(`${line(approval, new Date())}\n`);
+      process.stdout.write(formatTable([APPROVAL_COLUMNS, cells(approval, new Date())]));
     });
 }
 
@@ -48,14 +50,31 @@ export function registerApproveCommand(program: Command): void {
   registerVote(program, 'reject', 'reject a pending update; it will not be asked for again',
     'who rejects (default: the user name)', (book, id, voter) => book.reject(id, voter, new Date()));
 
-  addStoreOptions(program
+  addStoreOptions(addOutputOptions(program
     .command('approvals')
-    .description('list updates waiting for approval: ID, status, votes, deadline, workload, changes')
-    .option('--json', 'print JSON'))
-    .action(async (flags: StoreFlags & { json?: boolean }) => {
-      const approvals = await withBook(flags, (book) => book.list());
+    .description('list updates waiting for approval: ID, status, votes, deadline, workload, changes')))
+    .action(async (flags: StoreFlags & OutputFlags) => {
+      const format = outputFormat(flags);
+      const approvals = await readStoreFromOptions(flags, (store) => new ApprovalBook(store).list(), () => []);
       const now = new Date();
-      if (flags.json) process.stdout.write(`${JSON.stringify(approvals.map((a) => ({ ...a, status: approvalStatus(a, now) })), null, 2)}\n`);
-      else for (const approval of approvals) process.stdout.write(`${line(approval, now)}\n`);
+      if (approvals.length === 0) process.stderr.write('keelson: no pending approvals\n');
+      if (approvals.length === 0 && (format === 'table' || format === 'wide')) return;
+      process.stdout.write(formatList(approvals, format, approvalListing(now)));
     });
+}
+
+const APPROVAL_COLUMNS = ['ID', 'STATUS', 'VOTES', 'DEADLINE', 'WORKLOAD', 'CHANGES'];
+
+/** `keelson approvals` columns; wide adds who voted and when it was asked. */
+function approvalListing(now: Date): Listing<Approval> {
+  return {
+    columns: APPROVAL_COLUMNS,
+    wideColumns: ['VOTERS', 'CREATED'],
+    row: (approval, wide) => [
+      ...cells(approval, now),
+      ...(wide ? [approval.voters.join(',') || '-', approval.createdAt] : []),
+    ],
+    name: (approval) => approval.id,
+    data: (approval) => ({ ...approval, status: approvalStatus(approval, now) }),
+  };
 }

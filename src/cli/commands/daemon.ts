@@ -13,6 +13,7 @@ import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished,
 import { addPipelineOptions, loadKubeConfig, parsePort, readConfigFile, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
+import { resolveWatches } from '../watches.js';
 
 interface DaemonFlags extends PipelineFlags {
   readonly port?: string;
@@ -155,7 +156,7 @@ async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: Daem
     // Runs left going by a previous leader (or by this process before a kill -9) are interrupted.
     await setup.runner.recoverInterruptedRuns();
     gitWatcher = new GitWatcher({
-      watches: specs, trigger: setup.runner, state: setup.store, logger,
+      watches: await resolveWatches(specs, setup.store, logger), trigger: setup.runner, state: setup.store, logger,
       schedule: flags.schedule ?? file?.schedule ?? '@every 30s',
       supersede: flags.supersede === true,
     });

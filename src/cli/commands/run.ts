@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createHeadReader, parseWatchSpec } from '../../git/index.js';
+import { createHeadReader, parseWatchSpec, resolveWatch, watchStateKey, type WatchState } from '../../git/index.js';
 import { createLogger } from '../../log/index.js';
 import { addPipelineOptions, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
@@ -15,26 +15,28 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description("build the committed HEAD of a checkout once (uncommitted changes are not used)")
     .argument('[path]', 'a local repository, optionally PATH^BRANCH', '.');
-  addPipelineOptions(command).action(async (target: string, flags: PipelineFlags) => {
+  addPipelineOptions(command, { oneRun: true }).action(async (target: string, flags: PipelineFlags) => {
     const logger = createLogger();
     const given = parseWatchSpec(target);
     const head = await createHeadReader(given).readHead();
-    // Record the run under the branch that was checked out, not under "HEAD".
-    const spec = given.branch ? given : parseWatchSpec(`${target}^${head.branch}`);
+    // Recorded under the same key as `keelson watch` of this repository and branch.
+    const { spec } = await resolveWatch(given);
     const progress = new Progress(logger);
     const setup = await setUpPipeline(flags, logger, {
-      echo: (text) => {
-        progress.clear();
-        process.stdout.write(text);
-      },
+      echo: (text) => progress.write(text),
       onStage: (_run, stage) => progress.update(stage),
     });
     const stop = abortOnStopSignal();
     try {
       const outcome = await setup.runner.trigger({ watch: spec, branch: head.branch, commit: head.commit, skipped: [] }, stop.signal);
+      if (!stop.signal.aborted) {
+        // The commit is done for the watch of this branch too: `keelson watch` does not build it again.
+        const done: WatchState = { commit: head.commit, branch: head.branch, ok: outcome.ok, at: new Date().toISOString() };
+        await setup.store.setState(watchStateKey(spec), done);
+      }
       const run = outcome.runId ? await setup.store.getRun(outcome.runId) : undefined;
       if (run) {
-        process.stderr.write(`keelson: run ${run.id} ${run.phase}: ${run.message}\n`);
+        progress.write(`keelson: run ${run.id} ${run.phase}: ${run.message}\n`, process.stderr);
       }
       if (!outcome.ok) throw new ExitStatus(1);
     } finally {

@@ -2,74 +2,86 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { Duration } from '../../domain/index.js';
 import { UsageError } from '../../errors.js';
-import type { CorruptRun, RunRecord } from '../../store/index.js';
-import { addStoreOptions, withStoreFromOptions, type StoreFlags } from '../store-options.js';
+import { watchKeysFor } from '../../git/index.js';
+import { compareRunsNewestFirst, defaultStateDir, type CorruptRun, type RunReader, type RunRecord } from '../../store/index.js';
+import { addOutputOptions, formatList, outputFormat, type Listing, type OutputFlags } from '../output.js';
+import { addStoreOptions, readStoreFromOptions, type StoreFlags } from '../store-options.js';
 
-interface RunsFlags extends StoreFlags {
-  readonly json?: boolean;
+interface RunsFlags extends StoreFlags, OutputFlags {
   readonly watch?: string;
   readonly limit?: string;
 }
 
 const Limit = z.coerce.number().int().positive();
 
-/** `keelson runs`: the recorded runs, newest first, as a table or as JSON records. */
+/** `keelson runs`: the recorded runs, newest first, as a table, JSON, YAML or names. */
 export function registerRunsCommand(program: Command): void {
-  addStoreOptions(program
+  addStoreOptions(addOutputOptions(program
     .command('runs')
-    .description('list recorded runs, newest first')
-    .option('--json', 'print the full run records as a JSON array')
-    .option('--watch <watch>', 'only runs of this watch (repo^branch, as shown in the WATCH column)')
+    .description('list recorded runs, newest first (a --state-dir that does not exist is an error; nothing is created)'))
+    .option('--watch <watch>', 'only runs of this watch, spelled any way: path, file:// URL, URL, with or without ^branch')
     .option('--limit <n>', 'at most this many runs (default: 100)'))
     .action(async (flags: RunsFlags) => {
+      const format = outputFormat(flags);
       let limit: number | undefined;
       if (flags.limit !== undefined) {
         const parsed = Limit.safeParse(flags.limit);
         if (!parsed.success) throw new UsageError(`--limit: expected a positive whole number, got "${flags.limit}"`);
         limit = parsed.data;
       }
-      await withStoreFromOptions(flags, async (store) => {
-        const runs = await store.listRuns({
-          ...(flags.watch !== undefined ? { watch: flags.watch } : {}),
-          ...(limit !== undefined ? { limit } : {}),
-        });
+      const listed = await readStoreFromOptions(flags, async (store): Promise<Listed[]> => {
+        const found = await listRunsOfWatch(store, flags.watch, limit);
         // A record that does not parse is shown, never dropped: it may be the run someone looks for.
         const corrupt = await store.corruptRuns();
         for (const run of corrupt) {
           process.stderr.write(`keelson: warning: ${run.where}: ${run.problem}; listed as corrupt until the file is moved away\n`);
         }
-        if (flags.json) {
-          const listed = [...runs, ...corrupt.map((run) => ({ id: run.id, phase: 'corrupt', file: run.where, problem: run.problem }))];
-          process.stdout.write(`${JSON.stringify(listed, null, 2)}\n`);
-          return;
-        }
-        if (runs.length === 0 && corrupt.length === 0) {
-          process.stderr.write(`keelson: no runs recorded in ${store.description}\n`);
-          return;
-        }
-        process.stdout.write(formatRunsTable(runs, new Date(), corrupt));
+        if (found.length === 0 && corrupt.length === 0) process.stderr.write(`keelson: no runs recorded in ${store.description}\n`);
+        return [...found, ...corrupt];
+      }, () => {
+        process.stderr.write(`keelson: no runs recorded (${defaultStateDir()} does not exist yet)\n`);
+        return [];
       });
+      if (listed.length === 0 && (format === 'table' || format === 'wide')) return;
+      process.stdout.write(formatList(listed, format, runListing(new Date())));
     });
 }
 
-const HEADER = ['ID', 'KIND', 'WATCH', 'COMMIT', 'PHASE', 'REASON', 'STARTED', 'DURATION', 'IMAGE'] as const;
+/** Runs newest first, of every key the watch was recorded under when one is given. */
+export async function listRunsOfWatch(store: RunReader, watch: string | undefined, limit?: number): Promise<RunRecord[]> {
+  const filter = limit !== undefined ? { limit } : {};
+  if (watch === undefined) return store.listRuns(filter);
+  const keys = await watchKeysFor(watch);
+  const lists = await Promise.all(keys.map((key) => store.listRuns({ ...filter, watch: key })));
+  return lists.flat().sort(compareRunsNewestFirst).slice(0, limit ?? Infinity);
+}
 
-/** The `keelson runs` table: one line per run, columns padded to their widest cell; records
- * that do not parse come last, as `corrupt`. */
-export function formatRunsTable(runs: readonly RunRecord[], now: Date, corrupt: readonly CorruptRun[] = []): string {
-  const rows = [[...HEADER], ...runs.map((run) => [
-    run.id,
-    run.kind,
-    run.watch,
-    run.commit.slice(0, 7),
-    run.phase,
-    run.reason,
-    run.startedAt ? `${run.startedAt.slice(0, 19)}Z` : '-',
-    runDuration(run, now),
-    shortDigest(run.image?.digest),
-  ]), ...corrupt.map((run) => [run.id, '-', '-', '-', 'corrupt', '-', '-', '-', '-'])];
-  const widths = HEADER.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+/** A run, or a record that does not parse (listed last, as `corrupt`). */
+type Listed = RunRecord | CorruptRun;
+const isCorrupt = (item: Listed): item is CorruptRun => 'where' in item;
+
+/** The `keelson runs` columns; wide adds the executor, the full image and the message. */
+export function runListing(now: Date): Listing<Listed> {
+  return {
+    columns: ['ID', 'KIND', 'WATCH', 'COMMIT', 'PHASE', 'REASON', 'STARTED', 'DURATION', 'IMAGE'],
+    wideColumns: ['EXECUTOR', 'IMAGE REF', 'MESSAGE'],
+    row: (run, wide) => isCorrupt(run)
+      ? [run.id, '-', '-', '-', 'corrupt', '-', '-', '-', '-', ...(wide ? ['-', '-', `${run.where}: ${run.problem}`] : [])]
+      : [
+        run.id,
+        run.kind,
+        run.watch,
+        run.commit.slice(0, 7),
+        run.phase,
+        run.reason,
+        run.startedAt ? `${run.startedAt.slice(0, 19)}Z` : '-',
+        runDuration(run, now),
+        shortDigest(run.image?.digest),
+        ...(wide ? [run.executor ?? '-', run.image?.ref ?? '-', run.message.split('\n')[0]!] : []),
+      ],
+    name: (run) => run.id,
+    data: (run) => (isCorrupt(run) ? { id: run.id, phase: 'corrupt', file: run.where, problem: run.problem } : run),
+  };
 }
 
 /** Finished runs: how long they ran. Running ones: so far, with a `+`. Never started: `-`. */

@@ -7,7 +7,9 @@ import { RegistryClient, usesPlainHttp } from '../../registry/index.js';
 import { createServer, gitWatcherSources } from '../../server/index.js';
 import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
+import { Progress } from '../progress.js';
 import { untilStopSignal } from '../signals.js';
+import { resolveWatches } from '../watches.js';
 
 interface WatchFlags extends PipelineFlags {
   readonly schedule?: string;
@@ -44,17 +46,26 @@ export function registerWatchCommand(program: Command): void {
       // A missing branch or a remote that does not exist is bad input: exit 2 before any run.
       await Promise.all(specs.map((spec) => createHeadReader(spec).readHead()));
     }
+    // On a terminal the runs' output is shown as it comes, as `keelson run` shows it.
+    const onTerminal = Boolean(process.stdout.isTTY);
+    const progress = new Progress(logger);
     const setup = await setUpPipeline(flags, logger, {
+      ...(onTerminal ? {
+        echo: (text: string) => progress.write(text),
+        onStage: (_run: string, stage: string) => progress.update(stage),
+      } : {}),
       onRunFinished: (run) => {
+        if (onTerminal) progress.write(`keelson: run ${run.id} ${run.phase}: ${run.message}\n`, process.stderr);
         const loop = deployLoops.get(run.watch);
         if (loop) deploys.push(loop.recordBuild(run));
       },
     }, file);
     try {
+      const watches = await resolveWatches(specs, setup.store, logger);
       if (setup.pipeline?.deploy && setup.registry) {
         const reader = new RegistryClient({ credentials: setup.credentials, logger });
         closeReader = () => reader.close();
-        for (const spec of specs) {
+        for (const spec of watches) {
           const branch = spec.branch ?? (await createHeadReader(spec).readHead()).branch;
           deployLoops.set(spec.key, new LocalDeployLoop({
             store: setup.store, registryReader: reader, pipeline: setup.pipeline, registry: setup.registry,
@@ -66,9 +77,15 @@ export function registerWatchCommand(program: Command): void {
         }
       }
       await setup.runner.recoverInterruptedRuns();
+      const triggered = new Set<string>();
       const watcher = new GitWatcher({
-        watches: specs,
-        trigger: setup.runner,
+        watches,
+        trigger: {
+          trigger: (event, signal) => {
+            triggered.add(event.watch.key);
+            return setup.runner.trigger(event, signal);
+          },
+        },
         state: setup.store,
         schedule: flags.schedule ?? setup.file?.schedule ?? '@every 30s',
         supersede: flags.supersede === true,
@@ -77,6 +94,12 @@ export function registerWatchCommand(program: Command): void {
       if (flags.once) {
         const ok = await watcher.runOnce();
         await watcher.stop();
+        // Silence would look like a hang or a lost commit: say that the check found nothing.
+        for (const watch of watcher.status()) {
+          if (triggered.has(watch.key) || watch.failures > 0) continue;
+          const last = watch.lastDone ? ` (last built ${watch.lastDone.slice(0, 7)})` : '';
+          process.stderr.write(`keelson: ${watch.display}: nothing new${last}\n`);
+        }
         const deployed = (await Promise.all(deploys)).flatMap((result) => result.runs);
         await Promise.all([...deployLoops.values()].map((loop) => loop.stop()));
         if (!ok || deployed.some((run) => run.phase !== 'succeeded')) throw new ExitStatus(1);
@@ -96,6 +119,7 @@ export function registerWatchCommand(program: Command): void {
       await watcher.stop();
       await Promise.all([...deployLoops.values()].map((loop) => loop.stop()));
     } finally {
+      progress.done();
       await closeReader();
       await setup.dispose();
       await setup.store.close();

@@ -35,4 +35,20 @@ describe('keelson.yaml', () => {
   it('does not let a repository choose where it runs', () => {
     expect(() => parseRepositoryPipeline('steps: [make]\nexecutor: kubernetes\n', 'keelson.yaml')).to.throw(InputError, /executor/);
   });
+
+  it('suggests the key a typo meant, at any depth', () => {
+    const text = 'stesp: [make]\nbuild:\n  imag: team/app\n';
+    expect(() => parseYamlWith(KeelsonFile, text, 'keelson.yaml')).to.throw(InputError,
+      /line 3: build: Unrecognized key: "imag" \(did you mean "image"\?\).*line 1: \(top level\): Unrecognized key: "stesp" \(did you mean "steps"\?\)/);
+    expect(() => parseYamlWith(KeelsonFile, 'build:\n  image: a\n  zzzzzz: 1\n', 'k.yaml')).to.throw(InputError, /zzzzzz/)
+      .and.satisfy((e: Error) => !e.message.includes('did you mean'));
+  });
+
+  it("refuses a repository's deploy: section and says it is operator-only", () => {
+    const text = 'steps: [make]\ndeploy:\n  command: [/ci.sh]\n';
+    expect(() => parseRepositoryPipeline(text, 'keelson.yaml')).to.throw(InputError,
+      /^keelson\.yaml: line 2: deploy: is operator-only .*--config/);
+    // The operator's own config keeps it.
+    expect(parseYamlWith(KeelsonFile, text, 'ops.yaml').deploy?.command).to.deep.equal(['/ci.sh']);
+  });
 });

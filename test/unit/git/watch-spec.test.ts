@@ -1,4 +1,8 @@
 import { expect } from 'chai';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { InputError } from '../../../src/errors.js';
 import { branchNameProblem, DEFAULT_BRANCH_KEY, parseWatchSpec } from '../../../src/git/index.js';
 import { redactSecrets } from '../../../src/log/index.js';
@@ -38,6 +42,17 @@ describe('parseWatchSpec (remote repositories)', () => {
     const spec = parseWatchSpec('https://ghp_tokentokentoken@github.com/org/repo.git');
     expect(spec.key).to.equal('https://github.com/org/repo.git^HEAD');
     expect(redactSecrets('used ghp_tokentokentoken')).to.equal('used [REDACTED]');
+  });
+
+  it('keys file:// of a directory on this machine by its real path, as the path itself is keyed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keelson-spec-'));
+    try {
+      const real = realpathSync(dir);
+      expect(parseWatchSpec(`${pathToFileURL(dir).href}/^main`).key).to.equal(`${real}^main`);
+      expect(parseWatchSpec(`${pathToFileURL(dir).href}`).kind).to.equal('remote');
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it('keeps two branches of one repository apart', () => {

@@ -1,0 +1,13 @@
+import { adoptAliasState, resolveWatch, type WatchSpec } from '../git/index.js';
+import type { Logger } from '../log/index.js';
+import type { StateStore } from '../store/index.js';
+
+/**
+ * The watches as the watcher keys them: each spelling of a repository and its default branch
+ * resolved to `<repository>^<branch>`, taking over state an older key (`^HEAD`) recorded.
+ */
+export async function resolveWatches(specs: readonly WatchSpec[], state: StateStore, logger: Logger): Promise<WatchSpec[]> {
+  const resolved = await Promise.all(specs.map((spec) => resolveWatch(spec, undefined, logger)));
+  for (const watch of resolved) await adoptAliasState(state, watch);
+  return resolved.map((watch) => watch.spec);
+}
