@@ -32,6 +32,11 @@ export function apiMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+export interface WorkloadList {
+  readonly items: KubeWorkload[];
+  readonly metadata?: { readonly resourceVersion?: string; readonly _continue?: string };
+}
+
 /** Where the four kinds are listed and watched. */
 export function watchPath(kind: WorkloadKind, namespace?: string): string {
   const group = kind === 'CronJob' ? '/apis/batch/v1' : '/apis/apps/v1';
@@ -71,12 +76,14 @@ export class WorkloadApi {
     }
   }
 
-  async list(kind: WorkloadKind, namespace?: string): Promise<{ items: KubeWorkload[]; metadata?: { resourceVersion?: string } }> {
+  /** One page of a list (`limit` objects from `continue`); the whole list when no page is given. */
+  async list(kind: WorkloadKind, namespace?: string, page: { limit?: number; continue?: string } = {}): Promise<WorkloadList> {
+    const paging = { ...(page.limit ? { limit: page.limit } : {}), ...(page.continue ? { _continue: page.continue } : {}) };
     switch (kind) {
-      case 'Deployment': return namespace ? this.apps.listNamespacedDeployment({ namespace }) : this.apps.listDeploymentForAllNamespaces();
-      case 'StatefulSet': return namespace ? this.apps.listNamespacedStatefulSet({ namespace }) : this.apps.listStatefulSetForAllNamespaces();
-      case 'DaemonSet': return namespace ? this.apps.listNamespacedDaemonSet({ namespace }) : this.apps.listDaemonSetForAllNamespaces();
-      case 'CronJob': return namespace ? this.batch.listNamespacedCronJob({ namespace }) : this.batch.listCronJobForAllNamespaces();
+      case 'Deployment': return namespace ? this.apps.listNamespacedDeployment({ namespace, ...paging }) : this.apps.listDeploymentForAllNamespaces(paging);
+      case 'StatefulSet': return namespace ? this.apps.listNamespacedStatefulSet({ namespace, ...paging }) : this.apps.listStatefulSetForAllNamespaces(paging);
+      case 'DaemonSet': return namespace ? this.apps.listNamespacedDaemonSet({ namespace, ...paging }) : this.apps.listDaemonSetForAllNamespaces(paging);
+      case 'CronJob': return namespace ? this.batch.listNamespacedCronJob({ namespace, ...paging }) : this.batch.listCronJobForAllNamespaces(paging);
     }
   }
 
