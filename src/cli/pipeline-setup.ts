@@ -3,12 +3,12 @@ import { access, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { BuildSpec, loadKeelsonFile, PipelineSpec, type KeelsonFile } from '../config/index.js';
+import { BuildSpec, loadKeelsonFile, PipelineSpec, type BuilderPrivilege, type KeelsonFile } from '../config/index.js';
 import { Duration } from '../domain/index.js';
 import { InputError, messageOf, UsageError } from '../errors.js';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createExecutor, type Executor } from '../executor/index.js';
-import { materializeCommit, type WatchSpec } from '../git/index.js';
+import { materializeCommit, parseWatchSpec, type WatchSpec } from '../git/index.js';
 import { registerSecret, type Logger } from '../log/index.js';
 import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
 import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
@@ -31,6 +31,7 @@ export interface PipelineFlags extends StoreFlags {
   readonly workers?: string;
   readonly supersede?: boolean;
   readonly kubeconfig?: string;
+  readonly passEnv?: string[];
 }
 
 /** The pipeline flags; `oneRun` leaves out those that only mean something to a watcher. */
@@ -46,6 +47,7 @@ export function addPipelineOptions(command: Command, { oneRun = false }: { oneRu
     .option('--image <name>', 'build the Dockerfile at the repository root as this image, e.g. team/app')
     .option('--template <file>', 'builder Job template for the kubernetes executor')
     .option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account)')
+    .option('--pass-env <name>', "a variable of keelson's environment that steps see too (repeatable; default: none)", collect)
     .option('--debug', 'keep every workspace and run namespace');
   if (oneRun) return command;
   return command
@@ -65,6 +67,8 @@ export interface PipelineSetup {
   readonly registry?: string;
   /** The docker config file with registry credentials for builders (from --registry-config). */
   readonly authFile?: string;
+  /** Names of keelson's environment variables that steps and deploy runs see (`passEnv`, `--pass-env`). */
+  readonly passEnv: readonly string[];
   /** Sends a rollout or approval notification to the pipeline's `report.notifications`; never throws. */
   notify(event: NotificationEvent): Promise<void>;
   /** Removes temporary files (the generated registry auth file). */
@@ -111,6 +115,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     throw new UsageError(`--workers: "${flags.workers}" is not a whole number between 1 and 64`);
   }
   const template = await operatorTemplate(flags, file);
+  const passEnv = passedEnvironment(flags, file);
   const kubeConfig = executorKind === 'kubernetes' ? loadKubeConfig(flags.kubeconfig) : undefined;
   // Commit statuses and notifications; token files are read now, so a missing one is exit 2.
   const reporters = file?.report ? await createReporters(file.report, {
@@ -133,6 +138,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     ? createExecutor({ kind: 'kubernetes', kubeConfig, credentials, ...(template ? { template } : {}) })
     : createExecutor({
       kind: 'local',
+      passEnv,
       ...(authFile ? { authFile } : {}),
       isInsecureRegistry: (host) => usesPlainHttp(host, credentials),
     });
@@ -147,6 +153,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     materializer,
     ...(pipeline ? { pipeline } : {}),
     ...(registry ? { registry } : {}),
+    allowBuilder: builderAllowances(file),
     workspaceDir: path.join(workRoot, 'workspaces'),
     keepWorkspaces: flags.debug === true,
     workers,
@@ -163,7 +170,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     },
   });
   return {
-    store, runner, executor, credentials,
+    store, runner, executor, credentials, passEnv,
     ...(file ? { file } : {}),
     ...(pipeline ? { pipeline } : {}),
     ...(registry ? { registry } : {}),
@@ -224,6 +231,28 @@ async function operatorTemplate(flags: PipelineFlags, file: KeelsonFile | undefi
     throw new InputError(template, `cannot read the builder template: ${messageOf(error)}`, { cause: error });
   }
   return template;
+}
+
+/** The operator's `allowBuilder:` of each watch in the config file, by watch key. */
+function builderAllowances(file: KeelsonFile | undefined): (watchKey: string) => readonly BuilderPrivilege[] {
+  const byKey = new Map<string, readonly BuilderPrivilege[]>();
+  for (const watch of file?.watches ?? []) {
+    if (watch.allowBuilder.length > 0) byKey.set(parseWatchSpec(watch.repo).key, watch.allowBuilder);
+  }
+  return (watchKey) => byKey.get(watchKey) ?? [];
+}
+
+/**
+ * The operator's `passEnv:` and `--pass-env` names. Their values are the operator's and may be
+ * tokens, so each is registered as a secret: a step that prints one prints [REDACTED].
+ */
+function passedEnvironment(flags: PipelineFlags, file: KeelsonFile | undefined): string[] {
+  const names = [...new Set([...(file?.passEnv ?? []), ...(flags.passEnv ?? [])])];
+  for (const name of names) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`--pass-env: "${name}" is not an environment variable name`);
+    registerSecret(process.env[name]);
+  }
+  return names;
 }
 
 /** A TCP port from a flag (0 asks the system for a free one). */

@@ -3,11 +3,26 @@ import { ReportConfig } from '../report/index.js';
 import { PipelineSpec } from './pipeline.js';
 import { loadYamlFile, parseYamlWith } from './load.js';
 
+/**
+ * What a builder Job may ask for when the pipeline (or its template) comes from the repository's
+ * own keelson.yaml. None by default: a commit cannot give itself the host.
+ */
+export const BuilderPrivilege = z.enum(['privileged', 'hostNamespaces', 'hostPath', 'capabilities', 'serviceAccount']);
+export type BuilderPrivilege = z.infer<typeof BuilderPrivilege>;
+
 /** One watched repository in a config file. */
 export const WatchEntry = z.union([
-  z.string().min(1).transform((repo) => ({ repo, schedule: undefined as string | undefined })),
-  z.strictObject({ repo: z.string().min(1), schedule: z.string().min(1).optional() }),
+  z.string().min(1).transform((repo) => ({ repo, schedule: undefined as string | undefined, allowBuilder: [] as BuilderPrivilege[] })),
+  z.strictObject({
+    repo: z.string().min(1),
+    schedule: z.string().min(1).optional(),
+    /** Privileges this repository's own builder Job may use. @default none */
+    allowBuilder: z.array(BuilderPrivilege).default([]),
+  }),
 ]);
+
+/** An environment variable name, as POSIX shells accept it. */
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name such as NPM_TOKEN');
 
 /**
  * keelson.yaml: the pipeline at the top level (`steps:`, `build:`, `deploy:`, `timeout:`, `env:`,
@@ -23,6 +38,12 @@ export const KeelsonFile = PipelineSpec.extend({
   stateDir: z.string().min(1).optional(),
   redis: z.string().min(1).optional(),
   template: z.string().min(1).optional(),
+  /**
+   * Variables of keelson's own environment that steps and deploy runs see, by name. Nothing else
+   * of keelson's environment reaches them (besides PATH, HOME, LANG, LC_ALL, TZ, TMPDIR).
+   * Operator-only. @default []
+   */
+  passEnv: z.array(EnvName).default([]),
   /** Daemon HTTP server. */
   server: z.strictObject({
     /** @default 8080 */
@@ -62,9 +83,22 @@ export const RepositoryPipeline = PipelineSpec.extend({
   }).optional(),
 });
 
-/** The pipeline a repository carries in its own committed tree (`keelson.yaml`). Only the
- * pipeline keys are allowed there: where to run is the operator's choice, not the repo's. */
+/** Keys of the operator's config that a repository's own keelson.yaml may not set. */
+export const OPERATOR_ONLY_KEYS: ReadonlySet<string> = new Set(
+  Object.keys(KeelsonFile.shape).filter((key) => !Object.hasOwn(PipelineSpec.shape, key)));
+
+/**
+ * The pipeline a repository carries in its own committed tree (`keelson.yaml`). Only the
+ * pipeline keys are allowed there: where to run, which secrets and which of keelson's
+ * environment to pass, are the operator's choice, not the repository's. Errors name keys and
+ * lines, never the values found, so that whatever the file holds is not echoed into run records.
+ */
 export function parseRepositoryPipeline(text: string, file: string): PipelineSpec {
-  const { deploy: _refused, ...pipeline } = parseYamlWith(RepositoryPipeline, text, file);
+  const { deploy: _refused, ...pipeline } = parseYamlWith(RepositoryPipeline, text, file, {
+    quoteValues: false,
+    unknownKey: (key, path) => path.length === 0 && OPERATOR_ONLY_KEYS.has(key)
+      ? `"${key}" is an operator setting: it is allowed only in the operator's --config file, not in a repository's keelson.yaml`
+      : undefined,
+  });
   return pipeline;
 }

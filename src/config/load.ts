@@ -4,30 +4,77 @@ import { z } from 'zod';
 import { closestKey } from '../domain/index.js';
 import { InputError } from '../errors.js';
 
+export interface ParseYamlOptions {
+  /**
+   * Whether error messages may quote values found in the file. Off for files a repository
+   * commits: their errors name keys and lines only, so that nothing the file holds is echoed
+   * into run records and pages. @default true
+   */
+  readonly quoteValues?: boolean;
+  /** A better message for an unknown key (e.g. one that belongs elsewhere); `path` is its parent's. */
+  readonly unknownKey?: (key: string, path: readonly string[]) => string | undefined;
+}
+
 /**
  * Parses YAML text and checks it with a zod schema. Every bad field is reported at once, each
  * as `file:line: field.path: problem`, so a user fixes the whole file in one go.
  */
-export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file: string): z.infer<S> {
+export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file: string, options: ParseYamlOptions = {}): z.infer<S> {
+  const quoteValues = options.quoteValues ?? true;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = first.linePos?.[0]?.line ?? lineCounter.linePos(first.pos[0]).line;
-    throw new InputError(`${file}:${line}`, `not valid YAML: ${first.message.split('\n')[0]}`);
+    // The parser's message may quote the text it choked on; its code never does.
+    const detail = quoteValues ? first.message.split('\n')[0] : `${first.code.toLowerCase().replaceAll('_', ' ')}`;
+    throw new InputError(`${file}:${line}`, `not valid YAML: ${detail}`);
   }
   const raw: unknown = doc.toJS() ?? {};
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
+  const problems = result.error.issues.flatMap((issue) => {
     const path = issue.path.map(String);
     // An unknown key is reported at its own line, not at its parent's.
-    const at = issue.code === 'unrecognized_keys' && issue.keys.length === 1 ? [...path, issue.keys[0]!] : path;
-    const line = lineOf(doc.contents, at, lineCounter);
+    const keyPath = issue.code === 'unrecognized_keys' && issue.keys.length === 1 ? [...path, issue.keys[0]!] : path;
+    const line = lineOf(doc.contents, keyPath, lineCounter);
     const field = path.length > 0 ? path.join('.') : '(top level)';
-    return `${line ? `line ${line}: ` : ''}${field}: ${issue.message}${didYouMean(schema, issue)}`;
+    const at = line ? `line ${line}: ` : '';
+    const hint = (i: z.core.$ZodIssue): string =>
+      quoteValues || i.code !== 'unrecognized_keys' || i.keys.every((k) => KEY_NAME.test(k)) ? didYouMean(schema, i) : '';
+    if (issue.code === 'unrecognized_keys' && options.unknownKey) {
+      const keys = issue.keys.map((key) => ({ key, better: options.unknownKey!(key, path) }));
+      const plain = keys.filter((k) => k.better === undefined).map((k) => k.key);
+      return [
+        ...keys.filter((k) => k.better !== undefined).map((k) => {
+          const keyLine = lineOf(doc.contents, [...path, k.key], lineCounter);
+          return `${keyLine ? `line ${keyLine}: ` : at}${k.better}`;
+        }),
+        ...(plain.length > 0 ? [`${at}${field}: ${issueMessage({ ...issue, keys: plain }, quoteValues)}${hint({ ...issue, keys: plain })}`] : []),
+      ];
+    }
+    return [`${at}${field}: ${issueMessage(issue, quoteValues)}${hint(issue)}`];
   });
   throw new InputError(file, problems.join('; '));
+}
+
+const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,39}$/;
+
+/** zod's message, or one that quotes no value (key names are fine: they are the schema's words). */
+function issueMessage(issue: z.core.$ZodIssue, quoteValues: boolean): string {
+  if (quoteValues) return issue.message;
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      // A key is quoted only when it looks like one: a line of some other file parsed as a key is not.
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => (KEY_NAME.test(k) ? `"${k}"` : '(not shown)')).join(', ')}`;
+    case 'invalid_type':
+      return `expected ${issue.expected}`;
+    case 'custom':
+      // Our own refinements may quote what they were given.
+      return issue.message.replace(/"(?:[^"\\]|\\.)*"/g, 'the value');
+    default:
+      return issue.message;
+  }
 }
 
 export async function loadYamlFile<S extends z.ZodType>(schema: S, file: string): Promise<z.infer<S>> {

@@ -1,8 +1,8 @@
 import type { PipelineSpec } from '../config/index.js';
 import { newRunId } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
-import { expandTags } from '../executor/index.js';
-import { silentLogger, type Logger } from '../log/index.js';
+import { expandTags, toolEnvironment } from '../executor/index.js';
+import { silentLogger, StreamRedactor, type Logger } from '../log/index.js';
 import { parsePolicy } from '../policy/index.js';
 import { isLoopbackHost } from '../registry/index.js';
 import { anchoredJitter, parseSchedule, RegistryWatcher, type RegistryReader, type Schedule } from '../registry-watch/index.js';
@@ -28,8 +28,13 @@ export interface LocalDeployLoopOptions {
   readonly insecure?: boolean;
   /** A docker config.json with credentials for pulling (never passed on a command line). */
   readonly authFile?: string;
-  /** Environment of buildah/podman/docker (storage config, BUILDAH_ISOLATION). @default process.env */
+  /**
+   * keelson's environment, which buildah/podman/docker pick their own configuration from (storage
+   * config, BUILDAH_ISOLATION; see toolEnvironment); never passed whole. @default process.env
+   */
   readonly env?: NodeJS.ProcessEnv;
+  /** Names of variables of `env` the tool also gets (the operator's `passEnv:`). @default [] */
+  readonly passEnv?: readonly string[];
   /** @default a silent logger */
   readonly logger?: Logger;
   /** How often the followed tags are checked. @default `@every 30s` */
@@ -43,7 +48,7 @@ export interface LocalDeployLoopOptions {
 const DEFAULT_SCHEDULE = '@every 30s';
 
 const KNOWN_OPTIONS = new Set(['store', 'registryReader', 'pipeline', 'registry', 'tags', 'watchKey', 'insecure', 'authFile',
-  'env', 'logger', 'schedule', 'echo', 'onRunFinished']);
+  'env', 'passEnv', 'logger', 'schedule', 'echo', 'onRunFinished']);
 
 const REGISTRY_HOST = /^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9a-fA-F:]+\](:\d+)?$/;
 
@@ -313,8 +318,9 @@ export class LocalDeployLoop {
     log.info('deploy started');
 
     let appending: Promise<void> = Promise.resolve();
+    const echo = new StreamRedactor();
     const sink = (text: string): void => {
-      this.options.echo?.(text);
+      if (this.options.echo) this.options.echo(echo.push(text));
       appending = appending.then(() => store.appendLog(id, text)).catch((error: unknown) => {
         log.error({ error: messageOf(error) }, 'cannot store deploy log');
       });
@@ -336,12 +342,13 @@ export class LocalDeployLoop {
         insecure: this.insecure,
         ...(this.options.authFile ? { authFile: this.options.authFile } : {}),
         containerEnv: {
+          ...this.options.pipeline.env,
           KEELSON_RUN_ID: id,
           KEELSON_IMAGE: ref,
           KEELSON_DIGEST: candidate.digest,
           ...(built ? { KEELSON_COMMIT: built.commit, KEELSON_BRANCH: built.branch } : {}),
         },
-        env: this.options.env ?? process.env,
+        env: toolEnvironment({ env: this.options.env ?? process.env, passEnv: this.options.passEnv ?? [] }),
         log: sink,
         signal: timeout.signal,
       });
@@ -354,6 +361,7 @@ export class LocalDeployLoop {
     }
     const outcome = this.outcome(result, signal, pinned);
     sink(`keelson: deploy ${outcome.phase}: ${outcome.message}\n`);
+    if (this.options.echo) this.options.echo(echo.flush());
     await appending;
     if (outcome.phase === 'interrupted') {
       // Stopped on purpose: a build's digest deploys again on the next start.

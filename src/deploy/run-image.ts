@@ -1,7 +1,7 @@
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runCommand } from '../executor/index.js';
+import { runCommand, toolEnvironment } from '../executor/index.js';
 import type { DeployTool, PlannedCommand, RunImageOptions, RunImageResult } from './types.js';
 
 /** A digest reference is content-addressed: pulling it once is enough, and it is exactly what was pushed. */
@@ -55,7 +55,7 @@ export function planImageRun(options: RunImageOptions, dockerConfigDir?: string)
  */
 export async function runImage(options: RunImageOptions): Promise<RunImageResult> {
   const tool: DeployTool = options.tool ?? 'buildah';
-  const env = options.env ?? process.env;
+  const env = options.env ?? toolEnvironment({});
   const scratch = tool === 'docker' && options.authFile ? await mkdtemp(path.join(tmpdir(), 'keelson-docker-')) : undefined;
   try {
     if (scratch) await copyFile(options.authFile!, path.join(scratch, 'config.json'));

@@ -16,11 +16,11 @@ export interface RunImageOptions {
   readonly insecure?: boolean;
   /** A docker config.json with credentials: passed as a file, never on a command line. */
   readonly authFile?: string;
-  /** Set inside the container (not secret: run id, commit, image). */
+  /** Set inside the container (not secret: the pipeline's env:, run id, commit, image). */
   readonly containerEnv?: Readonly<Record<string, string>>;
   /**
    * The tool's own environment: storage config, `BUILDAH_ISOLATION=chroot` where namespaces are
-   * not allowed, `TMPDIR`. @default process.env
+   * not allowed, `TMPDIR`. @default toolEnvironment() of process.env
    */
   readonly env?: NodeJS.ProcessEnv;
   readonly log: RunLogSink;

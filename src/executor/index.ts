@@ -6,6 +6,7 @@ export type { Executor, ExecutionRequest, ExecutionResult, SourceTree, RunLogSin
 export { LocalExecutor, type LocalExecutorOptions } from './local/local-executor.js';
 export { expandTags, toImageTag } from './local/image-build.js';
 export { runCommand } from './local/process.js';
+export { stepEnvironment, toolEnvironment, BASE_ENV_NAMES, type EnvironmentSource } from './local/environment.js';
 
 export type ExecutorConfig =
   | ({ readonly kind: 'local' } & LocalExecutorOptions)

@@ -1,4 +1,4 @@
-import type { PipelineSpec } from '../config/index.js';
+import type { BuilderPrivilege, PipelineSpec } from '../config/index.js';
 import type { RunId } from '../domain/index.js';
 import type { RunImage, RunReason } from '../store/index.js';
 
@@ -17,6 +17,12 @@ export interface ExecutionRequest {
   readonly runId: RunId;
   readonly source: SourceTree;
   readonly pipeline: PipelineSpec;
+  /**
+   * Set when the pipeline is the repository's own keelson.yaml rather than the operator's: its
+   * builder template is rendered without keelson's environment and the Job is checked against
+   * the privileges the operator allowed for this watch (`allowBuilder`).
+   */
+  readonly repositoryPipeline?: { readonly allowBuilder: readonly BuilderPrivilege[] };
   /** Registry host[:port] to push to, when one is configured */
   readonly registry?: string;
   readonly log: RunLogSink;

@@ -8,6 +8,7 @@ export { parseWatchSpec, branchNameProblem, repoDisplay, DEFAULT_BRANCH_KEY, typ
 export { RemoteHeadReader, parseLsRemote, type RemoteHeadReaderOptions, type LsRemote } from './remote-head-reader.js';
 export { LocalHeadReader } from './local-head-reader.js';
 export { materializeCommit, archiveCommit, mirrorName, type SourceOptions, type MaterializedTree } from './materialize.js';
+export { resolveInTree, readTreeFile, TreePathError, MAX_TREE_FILE_BYTES } from './tree-path.js';
 export { parseSchedule, backoffMs, type Schedule } from './schedule.js';
 export { GitWatcher, createHeadReader, watchStateKey, type GitWatcherOptions, type WatchStatus } from './watcher.js';
 export { WatchState } from './schema.js';

@@ -1,3 +1,3 @@
 export { createLogger, silentLogger, type Logger, type LoggerOptions } from './logger.js';
-export { registerSecret, redactSecrets, redactDeep } from './secrets.js';
+export { registerSecret, redactSecrets, redactDeep, encodedForms, StreamRedactor } from './secrets.js';
 export { TerminalStatus, terminal } from './terminal.js';

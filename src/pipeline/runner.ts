@@ -1,10 +1,12 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { parseRepositoryPipeline, type PipelineSpec } from '../config/index.js';
+import { parseRepositoryPipeline, type BuilderPrivilege, type PipelineSpec } from '../config/index.js';
 import { isSuperseded, newRunId, Slots, type RunId } from '../domain/index.js';
 import { isKeelsonError, messageOf } from '../errors.js';
 import type { ExecutionResult, Executor } from '../executor/index.js';
-import type { Logger } from '../log/index.js';
+import { readTreeFile, TreePathError } from '../git/index.js';
+import { StreamRedactor, type Logger } from '../log/index.js';
 import { RunReason, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/index.js';
 import type { PipelineEvent, PipelineOutcome, SourceMaterializer } from './types.js';
 
@@ -19,6 +21,8 @@ export interface PipelineRunnerOptions {
   readonly pipeline?: PipelineSpec;
   /** Registry host[:port] that builds push to. */
   readonly registry?: string;
+  /** What a repository's own pipeline may ask of its builder Job, per watch key (the operator's `allowBuilder`). @default nothing */
+  readonly allowBuilder?: (watchKey: string) => readonly BuilderPrivilege[];
   /** Parent of the per-run workspaces. */
   readonly workspaceDir: string;
   /** Keep every workspace (for debugging). @default false: kept only for failed runs */
@@ -118,8 +122,10 @@ export class PipelineRunner {
 
     const workspace = path.join(this.options.workspaceDir, id);
     let appending: Promise<void> = Promise.resolve();
+    // The terminal gets the same redaction as the store: on the stream, not chunk by chunk.
+    const echo = new StreamRedactor();
     const sink = (text: string): void => {
-      this.options.echo?.(text);
+      if (this.options.echo) this.options.echo(echo.push(text));
       appending = appending.then(() => store.appendLog(id, text)).catch((error: unknown) => {
         log.error({ err: messageOf(error) }, 'cannot store run log');
       });
@@ -132,6 +138,7 @@ export class PipelineRunner {
       result = { ok: false, reason: RunReason.ExecutorError, message: messageOf(error) };
     }
     await appending;
+    if (this.options.echo) this.options.echo(echo.flush());
     let phase: RunPhase = result.ok ? 'succeeded' : 'failed';
     if (!result.ok && signal.aborted && result.reason !== RunReason.TimedOut) {
       if (isSuperseded(signal.reason)) {
@@ -160,6 +167,7 @@ export class PipelineRunner {
       return { ok: false, reason: RunReason.SourceFailed, message: `cannot get the tree of ${event.commit.slice(0, 12)}: ${messageOf(error)}` };
     }
     let pipeline: PipelineSpec;
+    const fromRepository = this.options.pipeline === undefined;
     try {
       pipeline = this.options.pipeline ?? (await this.repositoryPipeline(workspace));
     } catch (error) {
@@ -172,6 +180,7 @@ export class PipelineRunner {
       runId: id,
       source: { dir: workspace, repo: event.watch.repo, branch: event.branch, commit: event.commit },
       pipeline,
+      ...(fromRepository ? { repositoryPipeline: { allowBuilder: this.options.allowBuilder?.(event.watch.key) ?? [] } } : {}),
       registry: this.options.registry,
       log: sink,
       ...(this.options.onStage ? { stage: (text: string) => this.options.onStage!(id, text) } : {}),
@@ -179,15 +188,26 @@ export class PipelineRunner {
     });
   }
 
+  /** The committed keelson.yaml, read from the tree only: a symlink out of it is refused, never followed. */
   private async repositoryPipeline(workspace: string): Promise<PipelineSpec> {
-    const file = path.join(workspace, REPOSITORY_PIPELINE_FILE);
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
-    } catch {
-      throw new Error(`no pipeline: pass --step "CMD" or --config FILE, or commit a ${REPOSITORY_PIPELINE_FILE} with steps:`);
+      text = await readTreeFile(workspace, REPOSITORY_PIPELINE_FILE, 'the repository pipeline');
+    } catch (error) {
+      if (error instanceof TreePathError && !isPresent(path.join(workspace, REPOSITORY_PIPELINE_FILE))) throw new Error(`no pipeline: pass --step "CMD" or --config FILE, or commit a ${REPOSITORY_PIPELINE_FILE} with steps:`);
+      throw error;
     }
     return parseRepositoryPipeline(text, REPOSITORY_PIPELINE_FILE);
+  }
+}
+
+/** Whether anything (a file, a directory, a symlink to anything) is at `file`. */
+function isPresent(file: string): boolean {
+  try {
+    lstatSync(file);
+    return true;
+  } catch {
+    return false;
   }
 }
 

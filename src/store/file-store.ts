@@ -3,7 +3,7 @@ import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { RunId } from '../domain/index.js';
-import { redactSecrets, silentLogger, type Logger } from '../log/index.js';
+import { silentLogger, type Logger } from '../log/index.js';
 import { isRunning, processIdentity } from '../proc/index.js';
 import { createFileExclusive, isTempName, removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import {
@@ -11,6 +11,7 @@ import {
 } from './errors.js';
 import { withFileLock } from './file-lock.js';
 import { KeyedQueue } from './keyed-queue.js';
+import { RunLogRedaction } from './log-redaction.js';
 import { StateDirLock } from './state-dir-lock.js';
 import {
   applyTransition, compareNewestFirst, completeUtf8Length, listLimit, matchesFilter, newRunRecord,
@@ -69,6 +70,7 @@ export class FileStore implements Store {
   readonly description: string;
   private readonly queue = new KeyedQueue();
   private readonly finishedRuns = new Map<string, RunRecord>();
+  private readonly redaction = new RunLogRedaction();
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly lockTimeoutMs: number;
@@ -112,12 +114,15 @@ export class FileStore implements Store {
     if (!(await createFileExclusive(path, `${JSON.stringify(record, null, 2)}\n`))) {
       throw new RunExistsError(run.id, this.description);
     }
+    if (!isTerminal(run.phase)) this.redaction.begin(run.id);
     return record;
   }
 
   async transitionRun(
     id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate,
   ): Promise<RunRecord> {
+    // The end of the log held back as a possible beginning of a secret is written before the run ends.
+    if (isTerminal(phase)) await this.writeLog(id, this.redaction.end(id));
     return this.updateRun(id, (current) => applyTransition(current, phase, reason, message, update, this.clock()));
   }
 
@@ -203,9 +208,13 @@ export class FileStore implements Store {
     }
   }
 
-  async appendLog(id: RunId, text: string): Promise<void> {
+  appendLog(id: RunId, text: string): Promise<void> {
+    return this.writeLog(id, this.redaction.redact(id, text));
+  }
+
+  private async writeLog(id: RunId, text: string): Promise<void> {
     if (text === '') return;
-    const bytes = Buffer.from(redactSecrets(text), 'utf8');
+    const bytes = Buffer.from(text, 'utf8');
     // Queued before the first await, so that appends land in call order.
     await this.queue.run(`log:${id}`, async () => {
       const path = await this.existingLogPath(id);

@@ -10,7 +10,9 @@ import {
 import {
   applyTransition, completeUtf8Length, listLimit, matchesFilter, newRunRecord, systemClock, withRunProcess, type Clock,
 } from './records.js';
+import { RunLogRedaction } from './log-redaction.js';
 import { parseStoredRun } from './schema.js';
+import { isTerminal } from './types.js';
 import type {
   CorruptRun, NewRun, RunFilter, RunPhase, RunProcess, RunReason, RunRecord, RunUpdate, Store,
 } from './types.js';
@@ -82,6 +84,7 @@ export class RedisStore implements Store {
   private readonly client: Redis;
   private readonly prefix: string;
   private readonly clock: Clock;
+  private readonly redaction = new RunLogRedaction();
   /** The connection's last error event: says why when connect() only says "Connection is closed". */
   private lastError: Error | undefined;
   private readonly logger: Logger;
@@ -139,11 +142,17 @@ export class RedisStore implements Store {
         JSON.stringify(record), Date.parse(record.createdAt), run.id,
       );
       if (created !== 1) throw new RunExistsError(run.id, this.description);
+      if (!isTerminal(run.phase)) this.redaction.begin(run.id);
       return record;
     });
   }
 
-  transitionRun(id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate): Promise<RunRecord> {
+  async transitionRun(id: RunId, phase: RunPhase, reason: RunReason, message: string, update?: RunUpdate): Promise<RunRecord> {
+    // The end of the log held back as a possible beginning of a secret is written before the run ends.
+    if (isTerminal(phase)) {
+      const rest = this.redaction.end(id);
+      await this.guard(() => this.writeLog(id, rest));
+    }
     return this.updateRun(id, (current) => applyTransition(current, phase, reason, message, update, this.clock()));
   }
 
@@ -243,11 +252,15 @@ export class RedisStore implements Store {
   }
 
   appendLog(id: RunId, text: string): Promise<void> {
-    return this.guard(async () => {
-      if (text === '') return;
-      const length = await this.script('keelsonAppendLog')(this.key('run', id), this.key('log', id), redactSecrets(text));
-      if (length === -1) throw new RunNotFoundError(id, this.description);
-    });
+    // Redacted (and any held-back beginning of a secret kept) in call order, before the first await.
+    const redacted = this.redaction.redact(id, text);
+    return this.guard(() => this.writeLog(id, redacted));
+  }
+
+  private async writeLog(id: RunId, text: string): Promise<void> {
+    if (text === '') return;
+    const length = await this.script('keelsonAppendLog')(this.key('run', id), this.key('log', id), text);
+    if (length === -1) throw new RunNotFoundError(id, this.description);
   }
 
   readLog(id: RunId, fromOffset = 0): Promise<{ text: string; offset: number }> {

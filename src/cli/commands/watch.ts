@@ -72,6 +72,7 @@ export function registerWatchCommand(program: Command): void {
             tags: deployTags(setup.pipeline, branch), watchKey: spec.key,
             insecure: usesPlainHttp(setup.registry, setup.credentials),
             ...(setup.authFile ? { authFile: setup.authFile } : {}),
+            passEnv: setup.passEnv,
             logger,
           }));
         }

@@ -55,11 +55,19 @@ function hasHost(repository: string): boolean {
   return repository.includes('/') && (/[.:]/.test(first) || first === 'localhost');
 }
 
-/** Renders the template and returns its one Job (other documents are refused: the run owns only a Job). */
-export async function renderBuilderJob(templateFile: string, values: TemplateValues, builtIn: boolean): Promise<V1Job> {
+/** Where a builder template comes from: keelson's own, the operator's, or the repository's committed tree. */
+export type TemplateOrigin = 'builtIn' | 'operator' | 'repository';
+
+/**
+ * Renders the template and returns its one Job (other documents are refused: the run owns only a
+ * Job). A repository's template is rendered with no environment at all: its `expandenv` and
+ * `Env.*` see nothing of keelson's process, where the operator's tokens live.
+ */
+export async function renderBuilderJob(templateFile: string, values: TemplateValues, origin: TemplateOrigin): Promise<V1Job> {
   const rendered = renderTemplate(await readFile(templateFile, 'utf8'), values, {
     templateName: templateFile,
-    syntax: builtIn ? 'handlebars' : 'auto',
+    syntax: origin === 'builtIn' ? 'handlebars' : 'auto',
+    ...(origin === 'repository' ? { env: {} } : {}),
   });
   const jobs = rendered.documents.filter((d) => d.kind === 'Job');
   if (jobs.length !== 1 || rendered.documents.length !== 1) {

@@ -1,16 +1,17 @@
 import { createReadStream } from 'node:fs';
-import { realpath } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
-import { BatchV1Api, CoreV1Api, Exec, KubeConfig, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, Exec, KubeConfig, type V1Job, type V1Pod, type V1Status } from '@kubernetes/client-node';
 import { isSuperseded } from '../../domain/index.js';
 import { isKeelsonError, messageOf } from '../../errors.js';
+import { resolveInTree, TreePathError } from '../../git/index.js';
 import { anonymousCredentials, type CredentialLookup } from '../../registry/index.js';
 import { RunReason } from '../../store/index.js';
-import { expandTags } from '../local/image-build.js';
+import { buildPaths, expandTags } from '../local/image-build.js';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
-import { BuilderTemplateError, builderValues, registrySecret, renderBuilderJob } from './builder-job.js';
+import { BuilderTemplateError, builderValues, registrySecret, renderBuilderJob, type TemplateOrigin } from './builder-job.js';
+import { builderJobProblems } from './job-policy.js';
 import { followJob } from './follow.js';
 import { BRANCH_LABEL, MANAGED_BY, REPOSITORY_LABEL, runLabels, runNamespace } from './naming.js';
 import { claimProblem, describePod, podProblem, reportedDigest } from './pod-status.js';
@@ -93,6 +94,13 @@ export class KubernetesExecutor implements Executor {
     const images = expandTags(build.tags, source).map((tag) => `${repository}:${tag}`);
     const pods = new Map<string, V1Pod>();
     let result: ExecutionResult;
+    let job: V1Job;
+    try {
+      // Rendered and checked before anything is created: a refused template changes nothing in the cluster.
+      job = await this.builderJob(request, namespace, images);
+    } catch (error) {
+      return this.failure(error, request.signal, timeout, pipeline.timeout.toString(), []);
+    }
     try {
       await this.removeExpiredNamespaces().catch(() => undefined);
       log(`keelson: namespace ${namespace}\n`);
@@ -107,14 +115,15 @@ export class KubernetesExecutor implements Executor {
       });
       await this.copySource(request, namespace, labels, signal);
       await this.core.createNamespacedSecret({ namespace, body: registrySecret(this.options.credentials, labels, request.registry) });
-      const job = await this.createBuilderJob(request, namespace, images);
-      log(`keelson: builder Job ${job} (${spec.template ? spec.template : spec.builder}) for ${images.join(', ')}\n`);
-      const end = await followJob(this.options.kubeConfig, namespace, job, signal, pods);
-      const logText = await this.copyLogs(namespace, job, log);
-      const current = await this.jobPods(namespace, job);
+      const created = await this.batch.createNamespacedJob({ namespace, body: { ...job, metadata: { ...job.metadata, namespace } } });
+      const jobName = created.metadata!.name!;
+      log(`keelson: builder Job ${jobName} (${spec.template ? spec.template : spec.builder}) for ${images.join(', ')}\n`);
+      const end = await followJob(this.options.kubeConfig, namespace, jobName, signal, pods);
+      const logText = await this.copyLogs(namespace, jobName, log);
+      const current = await this.jobPods(namespace, jobName);
       for (const pod of current) pods.set(pod.metadata!.name!, pod);
       if (end.kind === 'pod') {
-        result = { ok: false, reason: RunReason.BuildFailed, message: `builder Job ${job}: ${end.problem}` };
+        result = { ok: false, reason: RunReason.BuildFailed, message: `builder Job ${jobName}: ${end.problem}` };
       } else if (end.outcome === 'Complete') {
         const digest = reportedDigest(current, logText, repository);
         result = {
@@ -123,7 +132,7 @@ export class KubernetesExecutor implements Executor {
           image: { ref: images[0]!, pushed: true, ...(digest ? { digest } : {}) },
         };
       } else {
-        result = jobFailure(job, [...pods.values()]);
+        result = jobFailure(jobName, [...pods.values()]);
       }
     } catch (error) {
       result = this.failure(error, request.signal, timeout, pipeline.timeout.toString(), [...pods.values()]);
@@ -240,14 +249,29 @@ export class KubernetesExecutor implements Executor {
     }
   }
 
-  private async createBuilderJob(request: ExecutionRequest, namespace: string, images: readonly string[]): Promise<string> {
+  /** The builder Job for the run, rendered from its template; a repository pipeline's Job is checked against what the operator allowed. */
+  private async builderJob(request: ExecutionRequest, namespace: string, images: readonly string[]): Promise<V1Job> {
     const spec = request.pipeline.kubernetes;
+    // Checked here too, though the builder only sees the volume: a pipeline means the same on every executor.
+    await buildPaths(request.source.dir, request.pipeline.build!);
+    // The operator's template wins; a pipeline's own `kubernetes.template` is read from the committed tree.
+    const origin: TemplateOrigin = this.options.template !== undefined ? 'operator' : spec.template !== undefined ? 'repository' : 'builtIn';
     const templateFile = this.options.template ??
       (spec.template ? await templateInTree(request.source.dir, spec.template) : join(this.options.templatesDir, `builder-${spec.builder}.yaml`));
     const values = builderValues({ request, namespace, images, credentials: this.options.credentials });
-    const job = await renderBuilderJob(templateFile, values, this.options.template === undefined && spec.template === undefined);
-    const created = await this.batch.createNamespacedJob({ namespace, body: { ...job, metadata: { ...job.metadata, namespace } } });
-    return created.metadata!.name!;
+    const job = await renderBuilderJob(templateFile, values, origin);
+    // Whatever a commit chose (its template, or values rendered into ours) gets no more than the
+    // operator allowed for this watch.
+    if (request.repositoryPipeline) {
+      const problems = builderJobProblems(job, new Set(request.repositoryPipeline.allowBuilder));
+      if (problems.length > 0) {
+        const privileges = [...new Set(problems.map((p) => p.privilege))];
+        throw new RunStepError(RunReason.InvalidPipeline,
+          `the builder Job of this repository's pipeline asks for ${problems.map((p) => `${p.privilege} (${p.where})`).join(', ')}; ` +
+          `refused: the operator's config does not allow it for this watch (allowBuilder: [${privileges.join(', ')}] on the watch would)`);
+      }
+    }
+    return job;
   }
 
   private async jobPods(namespace: string, job: string): Promise<V1Pod[]> {
@@ -301,16 +325,12 @@ export class KubernetesExecutor implements Executor {
  * resolved), so a commit cannot make keelson render a file of the machine it runs on.
  */
 async function templateInTree(sourceDir: string, template: string): Promise<string> {
-  const fail = (why: string): never => {
-    throw new RunStepError(RunReason.InvalidPipeline, `kubernetes.template "${template}": ${why}`);
-  };
-  // The operator's template arrives as the `template` option, so a path here is the repository's.
-  if (isAbsolute(template)) fail('must be a path relative to the repository root');
-  const root = await realpath(sourceDir);
-  const file = await realpath(resolve(root, template)).catch(() => fail('no such file in the repository'));
-  const inside = relative(root, file);
-  if (inside.startsWith('..') || isAbsolute(inside)) fail('must be a file inside the repository');
-  return file;
+  try {
+    return await resolveInTree(sourceDir, template, 'kubernetes.template');
+  } catch (error) {
+    if (error instanceof TreePathError) throw new RunStepError(RunReason.InvalidPipeline, error.message);
+    throw error;
+  }
 }
 
 /** A failed Job, described by its failed pod: evicted, or the builder's exit code and message. */

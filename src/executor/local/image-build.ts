@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { BuildSpec } from '../../config/index.js';
+import { resolveInTree } from '../../git/index.js';
 import type { RunImage } from '../../store/index.js';
 import type { RunLogSink, SourceTree } from '../types.js';
 import { runCommand, type CommandResult } from './process.js';
@@ -43,6 +44,14 @@ export function expandTags(tags: readonly string[], source: SourceTree): string[
   return [...new Set(expanded)];
 }
 
+/** The build's context directory and Dockerfile, resolved inside the committed tree (TreePathError otherwise). */
+export async function buildPaths(root: string, build: Pick<BuildSpec, 'context' | 'dockerfile'>): Promise<{ context: string; dockerfile: string }> {
+  const context = await resolveInTree(root, build.context, 'build.context');
+  const given = path.isAbsolute(build.dockerfile) ? build.dockerfile : path.join(build.context, build.dockerfile);
+  const dockerfile = await resolveInTree(root, given, 'build.dockerfile');
+  return { context, dockerfile };
+}
+
 /**
  * Builds the declared image with buildah or podman (same CLI) or docker, with layer caching,
  * and pushes every tag. The digest comes from `--digestfile` (buildah/podman) or from docker's
@@ -53,8 +62,9 @@ export async function buildAndPushImage(options: ImageBuildOptions): Promise<Ima
   const tool = build.tool;
   const repository = options.registry ? `${options.registry}/${build.image}` : `localhost/${build.image}`;
   const refs = expandTags(build.tags, source).map((tag) => `${repository}:${tag}`);
-  const context = path.resolve(source.dir, build.context);
-  const dockerfile = path.resolve(context, build.dockerfile);
+  // Both inside the committed tree: a build must not carry a file of this machine into an image.
+  // (The builders themselves resolve the context's own symlinks inside the context.)
+  const { context, dockerfile } = await buildPaths(source.dir, build);
   const run = (args: string[]): Promise<CommandResult> =>
     runCommand(tool, args, { cwd: source.dir, env: options.env, log: options.log, signal: options.signal });
 

@@ -2,6 +2,8 @@ import type { RunId } from '../../domain/index.js';
 import { isLoopbackHost } from '../../registry/index.js';
 import { RunReason } from '../../store/index.js';
 import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
+import { TreePathError } from '../../git/index.js';
+import { stepEnvironment, toolEnvironment } from './environment.js';
 import { buildAndPushImage } from './image-build.js';
 import { runCommand } from './process.js';
 
@@ -11,14 +13,20 @@ export interface LocalExecutorOptions {
   /** Whether a registry host is reached over plain HTTP / without TLS verification.
    * @default loopback hosts only, as docker does */
   readonly isInsecureRegistry?: (host: string) => boolean;
-  /** Extra environment for steps and builders. @default process.env */
-  readonly baseEnv?: NodeJS.ProcessEnv;
+  /**
+   * keelson's own environment, which steps and builders pick from: steps get PATH, HOME, LANG,
+   * LC_ALL, TZ, TMPDIR and the `passEnv` names; builders also their tool's configuration
+   * (BUILDAH_*, CONTAINERS_*, STORAGE_*, DOCKER_HOST...). @default process.env
+   */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Names of variables of `env` that steps and builders see too (the operator's `passEnv:`). @default [] */
+  readonly passEnv?: readonly string[];
 }
 
 /**
  * Runs a pipeline on this machine: each step with `sh -c` in the run's workspace (the committed
  * tree), then the declared image build and push. Every step gets the run's identity in
- * KEELSON_* variables.
+ * KEELSON_* variables and an explicit environment (see stepEnvironment), never keelson's own.
  */
 export class LocalExecutor implements Executor {
   readonly kind = 'local' as const;
@@ -28,7 +36,8 @@ export class LocalExecutor implements Executor {
     this.options = {
       authFile: options.authFile,
       isInsecureRegistry: options.isInsecureRegistry ?? isLoopbackHost,
-      baseEnv: options.baseEnv ?? process.env,
+      env: options.env ?? process.env,
+      passEnv: options.passEnv ?? [],
     };
   }
 
@@ -36,7 +45,7 @@ export class LocalExecutor implements Executor {
     const { pipeline, source, log } = request;
     const timeout = AbortSignal.timeout(pipeline.timeout.milliseconds);
     const signal = AbortSignal.any([request.signal, timeout]);
-    const env = this.environment(request);
+    const env = stepEnvironment(this.options, pipeline.env, runValues(request));
     const stopped = (): ExecutionResult => timeout.aborted
       ? { ok: false, reason: RunReason.TimedOut, message: `run exceeded its timeout of ${pipeline.timeout}` }
       : { ok: false, reason: RunReason.Superseded, message: 'run was cancelled' };
@@ -59,17 +68,23 @@ export class LocalExecutor implements Executor {
     if (!pipeline.build) {
       return { ok: true, reason: RunReason.StepsSucceeded, message: `${pipeline.steps.length} step(s) succeeded` };
     }
-    const built = await buildAndPushImage({
-      source,
-      build: pipeline.build,
-      registry: request.registry,
-      authFile: this.options.authFile,
-      insecure: request.registry ? this.options.isInsecureRegistry(request.registry) : false,
-      env,
-      log,
-      ...(request.stage ? { stage: request.stage } : {}),
-      signal,
-    });
+    let built;
+    try {
+      built = await buildAndPushImage({
+        source,
+        build: pipeline.build,
+        registry: request.registry,
+        authFile: this.options.authFile,
+        insecure: request.registry ? this.options.isInsecureRegistry(request.registry) : false,
+        env: toolEnvironment(this.options),
+        log,
+        ...(request.stage ? { stage: request.stage } : {}),
+        signal,
+      });
+    } catch (error) {
+      if (error instanceof TreePathError) return { ok: false, reason: RunReason.InvalidPipeline, message: error.message };
+      throw error;
+    }
     if (!built.ok) {
       if (built.aborted) return stopped();
       return {
@@ -83,16 +98,16 @@ export class LocalExecutor implements Executor {
     return { ok: true, reason: RunReason.StepsSucceeded, message: where, image: built.image };
   }
 
-  private environment(request: ExecutionRequest): NodeJS.ProcessEnv {
-    const runId: RunId = request.runId;
-    return {
-      ...this.options.baseEnv,
-      ...request.pipeline.env,
-      KEELSON_RUN_ID: runId,
-      KEELSON_REPO: request.source.repo,
-      KEELSON_BRANCH: request.source.branch,
-      KEELSON_COMMIT: request.source.commit,
-      ...(request.registry ? { KEELSON_REGISTRY: request.registry } : {}),
-    };
-  }
+}
+
+/** The run's identity, as every step sees it. */
+function runValues(request: ExecutionRequest): Record<string, string> {
+  const runId: RunId = request.runId;
+  return {
+    KEELSON_RUN_ID: runId,
+    KEELSON_REPO: request.source.repo,
+    KEELSON_BRANCH: request.source.branch,
+    KEELSON_COMMIT: request.source.commit,
+    ...(request.registry ? { KEELSON_REGISTRY: request.registry } : {}),
+  };
 }

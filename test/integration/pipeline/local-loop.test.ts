@@ -71,7 +71,7 @@ describe('the local loop from a commit to a deploy run', function () {
     return new PipelineRunner({
       store: store!,
       // The env alone points buildah at the test store (CONTAINERS_STORAGE_CONF) and chroot isolation.
-      executor: new LocalExecutor({ baseEnv: buildahInvocation().env }),
+      executor: new LocalExecutor({ env: buildahInvocation().env }),
       materializer: {
         materialize: async (watch, sha, destDir, signal) => {
           await materializeCommit(watch as WatchSpec, sha, destDir, { cacheDir: join(stateDir!, 'mirrors'), signal });

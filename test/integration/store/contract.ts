@@ -227,6 +227,34 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(text).to.contain('login with [REDACTED]');
       });
 
+      it('redacts a secret split across appends, and its base64, base64url and URL-encoded forms', async () => {
+        const secret = 'split-Secret/+?&=9Q';
+        registerSecret(secret);
+        const run = await store.createRun(newRun({ phase: 'running', reason: RunReason.Started, message: 'running' }));
+        const encoded = [
+          secret,
+          Buffer.from(secret).toString('base64'),
+          Buffer.from(`Bearer ${secret}`).toString('base64'),
+          Buffer.from(`x:${secret}`).toString('base64url'),
+          encodeURIComponent(secret),
+        ];
+        // Every form cut in two at every position, one append per half (as 64 KiB reads cut output).
+        for (const form of encoded) {
+          for (let cut = 1; cut < form.length; cut++) {
+            await store.appendLog(run.id, `<${form.slice(0, cut)}`);
+            await store.appendLog(run.id, `${form.slice(cut)}>\n`);
+          }
+        }
+        // The end of the log looks like the start of the secret: held back, then written when the run ends.
+        await store.appendLog(run.id, `tail ${secret.slice(0, 8)}`);
+        await store.transitionRun(run.id, 'succeeded', RunReason.StepsSucceeded, 'done');
+        const { text } = await store.readLog(run.id);
+        for (const form of encoded) expect(text).not.to.contain(form);
+        expect(text).not.to.contain('Secret/+');
+        expect(text.match(/\[REDACTED\]/g)?.length).to.be.greaterThan(encoded.length * 10);
+        expect(text.endsWith(`tail ${secret.slice(0, 8)}`)).to.equal(true);
+      });
+
       it('refuses logs of an unknown run', async () => {
         const id = testRunId();
         expect(await store.appendLog(id, 'x').catch((e: unknown) => e)).to.have.property('code', 'KEELSON_RUN_NOT_FOUND');

@@ -51,4 +51,45 @@ describe('keelson.yaml', () => {
     // The operator's own config keeps it.
     expect(parseYamlWith(KeelsonFile, text, 'ops.yaml').deploy?.command).to.deep.equal(['/ci.sh']);
   });
+
+  it('names operator-only keys in a repository keelson.yaml as such, with their lines', () => {
+    const text = 'steps: [make]\npassEnv: [GITHUB_TOKEN]\nregistryConfig: /etc/keelson/registry.yaml\nstepz: []\n';
+    let message = '';
+    try {
+      parseRepositoryPipeline(text, 'keelson.yaml');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).to.contain('line 2: "passEnv" is an operator setting');
+    expect(message).to.contain('line 3: "registryConfig" is an operator setting');
+    expect(message).to.contain('unknown key "stepz"');
+    expect(message).not.to.contain('GITHUB_TOKEN');
+    expect(message).not.to.contain('/etc/keelson');
+  });
+
+  it('quotes no value of a repository keelson.yaml in its errors, only keys and lines', () => {
+    const values = ['s3cr3t-duration', 's3cr3t-image', 'root:$y$j9T$hash:19000:0:99999:7:::'];
+    for (const text of [
+      `timeout: ${values[0]}\nbuild: { image: "${values[1]}" }\nsteps: 7\n`,
+      `${values[2]}\n`,
+      `steps: [a\n${values[2]}: [\n`,
+      `"${values[2]}": 1\n`,
+    ]) {
+      let message = '';
+      try {
+        parseRepositoryPipeline(text, 'keelson.yaml');
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message, text).to.match(/^keelson\.yaml/);
+      for (const value of values) expect(message, text).not.to.contain(value.slice(0, 10));
+    }
+  });
+
+  it('reads passEnv and per-watch builder allowances in the operator config only', () => {
+    const file = parseYamlWith(KeelsonFile, 'passEnv: [NPM_TOKEN]\nwatches:\n  - repo: ./app\n    allowBuilder: [privileged]\n  - ./lib\n', 'k.yaml');
+    expect(file.passEnv).to.deep.equal(['NPM_TOKEN']);
+    expect(file.watches.map((w) => w.allowBuilder)).to.deep.equal([['privileged'], []]);
+    expect(() => parseYamlWith(KeelsonFile, 'passEnv: ["A-B"]\n', 'k.yaml')).to.throw(InputError, /passEnv\.0/);
+  });
 });
