@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Installs what keelson needs on a fresh Debian machine and builds it.
-#   scripts/install-deps.sh          git and buildah (local runs and image builds), npm packages, dist/
+#   scripts/install-deps.sh          git and buildah with runc (its default isolation: without it every
+#                                    Dockerfile RUN fails with "exec: no command"), npm packages, dist/
 #   scripts/install-deps.sh --test   also what the test suite runs for real: a registry, Redis,
-#                                    RabbitMQ, Chromium, busybox for scratch images, and the Go-built
+#                                    RabbitMQ, Chromium, busybox for scratch images, the Go-built
 #                                    test cluster (kube-apiserver, controller-manager, scheduler,
-#                                    kubectl, etcd, kwok, kwokctl), cached under
+#                                    kubectl, kubelet, etcd, kwok, kwokctl), the real node's runtime
+#                                    (containerd, runc, CNI plugins, socat) and its images (pause,
+#                                    busybox, buildah; mmdebstrap and gcc make them), cached under
 #                                    ~/.cache/keelson-test-cluster and built only when missing.
 # Safe to run again: every step skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(git ca-certificates buildah uidmap)
+packages=(git ca-certificates buildah runc uidmap)
 if [ "${1:-}" = "--test" ]; then
   packages+=(openssl docker-registry redis-server rabbitmq-server busybox-static apache2-utils chromium)
+  packages+=(containerd containernetworking-plugins socat iproute2 util-linux mmdebstrap gcc libc6-dev curl)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -26,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian packages start system services on their default ports; the tests start their own
 # instances on free ports, so the system ones are stopped to keep the machine quiet.
-for svc in docker-registry redis-server rabbitmq-server; do
+for svc in docker-registry redis-server rabbitmq-server containerd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" >/dev/null 2>&1 || true
   fi
@@ -41,4 +45,5 @@ if [ "${1:-}" = "--test" ]; then
   # Go >= 1.26 builds the test cluster (machines of this kind ship it; Debian's golang-go is too old).
   command -v go >/dev/null 2>&1 || { echo "install-deps: the test cluster needs Go >= 1.26 on PATH" >&2; exit 1; }
   bash test/cluster/ensure-binaries.sh >/dev/null
+  bash test/cluster/ensure-images.sh >/dev/null
 fi

@@ -64,12 +64,27 @@ export interface StartClusterOptions {
    * runs it (test/cluster/cli.ts does, for a cluster that outlives the command). @default true
    */
   readonly agent?: boolean;
+  /**
+   * Run the cluster's processes inside this network namespace (`/var/run/netns/<name>`), bound to
+   * every address in it, so pods of a real node in the same namespace reach the API server
+   * (test/support/real-node.ts). @default none: the host's loopback
+   */
+  readonly netns?: string;
+  /**
+   * Given the kubeconfig that works inside `netns`, makes the API server reachable from this
+   * process and returns a kubeconfig for that. Needed with `netns`.
+   */
+  readonly reachApiserver?: (innerKubeconfigPath: string) => Promise<string>;
+  /** Taints of the fake nodes (a real node beside them keeps the untainted default). @default none */
+  readonly fakeNodeTaints?: ReadonlyArray<{ key: string; value?: string; effect: string }>;
 }
 
 export interface RunningCluster {
   readonly name: string;
   /** Admin kubeconfig (`https://127.0.0.1:<port>`, client certificate in system:masters) */
   readonly kubeconfigPath: string;
+  /** The kubeconfig kwokctl wrote; differs from kubeconfigPath only for a cluster in a netns */
+  readonly innerKubeconfigPath: string;
   /** KWOK_WORKDIR of this cluster; every process of the cluster has it in its command line */
   readonly workdir: string;
   readonly binDir: string;
@@ -88,23 +103,25 @@ let binaries: Promise<ClusterBinaries> | undefined;
 
 /** Runs ensure-binaries.sh once per process (it builds only what is missing). */
 export function ensureClusterBinaries(): Promise<ClusterBinaries> {
-  binaries ??= new Promise<ClusterBinaries>((resolve, reject) => {
+  binaries ??= lastLineOf(ENSURE_BINARIES).then((binDir) => ({ binDir, stagesDir: join(binDir, '..', 'stages') }));
+  binaries.catch(() => { binaries = undefined; });
+  return binaries;
+}
+
+/** Runs one of the test/cluster/ensure-*.sh scripts; resolves to the last line it prints (a path). */
+export function lastLineOf(script: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     // stderr goes through: a cold build takes many minutes and says so.
-    const child = spawn('bash', [ENSURE_BINARIES], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
     child.on('error', reject);
     child.on('exit', (code) => {
-      const binDir = out.trim().split('\n').pop() ?? '';
-      if (code !== 0 || !binDir) {
-        reject(new Error(`test/cluster/ensure-binaries.sh exited with ${code}: ${out.trim()}`));
-        return;
-      }
-      resolve({ binDir, stagesDir: join(binDir, '..', 'stages') });
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line) reject(new Error(`${script} exited with ${code}: ${out.trim()}`));
+      else resolve(line);
     });
   });
-  binaries.catch(() => { binaries = undefined; });
-  return binaries;
 }
 
 export async function startCluster(options: StartClusterOptions = {}): Promise<RunningCluster> {
@@ -126,7 +143,10 @@ async function startOnce(options: StartClusterOptions): Promise<RunningCluster> 
   await mkdir(workdir, { recursive: true });
   const name = options.name ?? `keelson-${process.pid}-${randomBytes(3).toString('hex')}`;
   const env = clusterEnv(binDir, workdir);
-  const kubeconfigPath = join(workdir, 'clusters', name, 'kubeconfig.yaml');
+  const innerKubeconfigPath = join(workdir, 'clusters', name, 'kubeconfig.yaml');
+  let kubeconfigPath = innerKubeconfigPath;
+  // nsenter, not `ip netns exec`: that one remounts /sys, and a kubelet beside it finds no cgroups.
+  const inNetns = options.netns ? ['nsenter', `--net=/var/run/netns/${options.netns}`] : [];
   const logsFile = join(workdir, 'pod.log');
   let agent: ClusterAgent | undefined;
 
@@ -152,17 +172,32 @@ async function startOnce(options: StartClusterOptions): Promise<RunningCluster> 
     await writeFile(join(workdir, 'owner.pid'), `${process.pid}\n`);
     await writePodLogs(['keelson test cluster: container log line']);
     const configPath = join(workdir, 'kwok-config.yaml');
-    await writeFile(configPath, await kwokConfig(binDir, stagesDir, logsFile));
-    await run(join(binDir, 'kwokctl'), [
+    await writeFile(configPath, await kwokConfig(binDir, stagesDir, logsFile, options.netns ? '0.0.0.0' : '127.0.0.1'));
+    const [file, ...prefix] = [...inNetns, join(binDir, 'kwokctl')];
+    await run(file!, [
+      ...prefix,
       '--name', name, 'create', 'cluster',
       '--runtime', 'binary',
       '--config', configPath,
       // empty: do not merge a context into ~/.kube/config
       '--kubeconfig=',
       '--wait', '120s',
+      // kwok leaves nodes without the fake-node annotation (a real kubelet's) alone. Node names
+      // resolve nowhere, so the API server dials nodes by address: the real node's, or 127.0.0.1
+      // (in the namespace) where kwok serves the fake nodes' logs and exec.
+      ...(options.netns ? [
+        '--extra-args=kwok-controller=manage-all-nodes=false',
+        '--extra-args=kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        '--extra-args=kwok-controller=node-ip=127.0.0.1',
+        '--extra-args=kube-apiserver=kubelet-preferred-address-types=InternalIP',
+      ] : []),
     ], env);
-    await eventually(() => kubectl(['apply', '-f', '-'], clusterObjects(options.nodes ?? 2)));
-    await kubectl(['wait', '--for=condition=Ready', 'node', '--all', '--timeout=60s']);
+    if (options.netns) {
+      if (!options.reachApiserver) throw new Error('startCluster: netns needs reachApiserver');
+      kubeconfigPath = await options.reachApiserver(innerKubeconfigPath);
+    }
+    await eventually(() => kubectl(['apply', '-f', '-'], clusterObjects(options.nodes ?? 2, options.fakeNodeTaints ?? [])));
+    if ((options.nodes ?? 2) > 0) await kubectl(['wait', '--for=condition=Ready', 'node', '--all', '--timeout=60s']);
     // With admission on, pods need the namespace's default ServiceAccount, which the controller
     // manager creates a moment after the namespace.
     await eventually(() => kubectl(['get', 'serviceaccount', 'default', '-n', 'default']));
@@ -178,6 +213,7 @@ async function startOnce(options: StartClusterOptions): Promise<RunningCluster> 
   return {
     name,
     kubeconfigPath,
+    innerKubeconfigPath,
     workdir,
     binDir,
     kubeConfig() {
@@ -254,14 +290,14 @@ function clusterEnv(binDir: string, workdir: string): NodeJS.ProcessEnv {
   return env;
 }
 
-async function kwokConfig(binDir: string, stagesDir: string, logsFile: string): Promise<string> {
+async function kwokConfig(binDir: string, stagesDir: string, logsFile: string, bindAddress: string): Promise<string> {
   const bin = (name: string) => JSON.stringify(join(binDir, name));
   const parts = [[
     'apiVersion: config.kwok.x-k8s.io/v1alpha1',
     'kind: KwokctlConfiguration',
     'options:',
     '  runtime: binary',
-    '  bindAddress: 127.0.0.1',
+    `  bindAddress: ${bindAddress}`,
     `  kubeApiserverBinary: ${bin('kube-apiserver')}`,
     `  kubeControllerManagerBinary: ${bin('kube-controller-manager')}`,
     `  kubeSchedulerBinary: ${bin('kube-scheduler')}`,
@@ -291,8 +327,8 @@ async function kwokConfig(binDir: string, stagesDir: string, logsFile: string): 
   return `${parts.join('\n---\n')}\n`;
 }
 
-/** Untainted fake nodes (kwok manages every node) and the default StorageClass the agent serves. */
-function clusterObjects(nodes: number): string {
+/** Fake nodes (kwok manages them) and the default StorageClass the agent serves. */
+function clusterObjects(nodes: number, taints: ReadonlyArray<{ key: string; value?: string; effect: string }>): string {
   const docs: string[] = [];
   for (let i = 0; i < nodes; i++) {
     docs.push(JSON.stringify({
@@ -303,6 +339,7 @@ function clusterObjects(nodes: number): string {
         annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
         labels: { 'kubernetes.io/hostname': `kwok-node-${i}`, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
       },
+      ...(taints.length > 0 ? { spec: { taints } } : {}),
     }));
   }
   docs.push(JSON.stringify({
@@ -359,7 +396,8 @@ async function reapAbandonedClusters(): Promise<void> {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process exists (signal 0; EPERM: it does, owned by someone else). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
