@@ -15,5 +15,5 @@ export {
   parseRegistryNotification, pushedRepositories, parseGitHubPush, verifyGitHubSignature, signGitHubBody,
   type RegistryNotification, type RegistryPush, type RegistryFormat,
 } from './webhooks.js';
-export { RequestError } from './errors.js';
+export { ListenError, RequestError } from './errors.js';
 export { gitWatcherSources, registryWatcherSource, approvalBookSource, watchesForPush, repositoryIdentity } from './adapters.js';

@@ -6,7 +6,7 @@ import { InputError, isKeelsonError, messageOf } from '../errors.js';
 import { registerSecret, silentLogger, type Logger } from '../log/index.js';
 import type { RunPhase } from '../store/index.js';
 import { Authenticator, SESSION_COOKIE, type Credential, type Identity } from './auth.js';
-import { RequestError } from './errors.js';
+import { ListenError, RequestError } from './errors.js';
 import {
   isForm, oneLine, parseFields, parseJson, readBody, redirect, safeNext, sendHtml, sendJson, sendText,
 } from './http.js';
@@ -119,9 +119,12 @@ class StatusServer implements KeelsonServer {
     this.listening = true;
     const server = createHttpServer(this.handler);
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error: NodeJS.ErrnoException) => {
+        const shown = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+        reject(new ListenError(shown, error.code, { cause: error }));
+      });
       server.listen(port, host, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });

@@ -4,7 +4,7 @@ import { createHeadReader, GitWatcher, parseWatchSpec, type WatchSpec } from '..
 import { createLogger } from '../../log/index.js';
 import { deployTags, LocalDeployLoop, type DeployPollResult } from '../../deploy/index.js';
 import { RegistryClient, usesPlainHttp } from '../../registry/index.js';
-import { createServer, gitWatcherSources } from '../../server/index.js';
+import { createServer, type ListeningServer } from '../../server/index.js';
 import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
 import { Progress } from '../progress.js';
@@ -39,6 +39,8 @@ export function registerWatchCommand(program: Command): void {
     // Everything the user gave is checked before the store is opened or anything runs.
     const file = await readConfigFile(flags);
     const specs: WatchSpec[] = (repos.length > 0 ? repos : (file?.watches ?? []).map((w) => w.repo)).map((text) => parseWatchSpec(text));
+    const uiPort = flags.ui === undefined ? undefined : parsePort(flags.ui, '--ui');
+    if (uiPort !== undefined && flags.once) throw new UsageError('--ui serves the status page while watch keeps running; it cannot be used with --once');
     if (specs.length === 0) {
       throw new UsageError('watch: name at least one repository (e.g. keelson watch .^main) or list watches: in --config');
     }
@@ -60,7 +62,19 @@ export function registerWatchCommand(program: Command): void {
         if (loop) deploys.push(loop.recordBuild(run));
       },
     }, file);
+    let ui: ListeningServer | undefined;
     try {
+      let watcher: GitWatcher | undefined;
+      // Bound before anything runs: a port that is taken must end the command, not leave a
+      // watcher building without its page.
+      if (uiPort !== undefined) {
+        ui = await createServer({
+          store: setup.store,
+          logger,
+          sources: { watches: { watches: () => watcher?.status() ?? [], checkNow: (key) => watcher?.pollOnce(key) } },
+        }).listen(uiPort, '127.0.0.1');
+        logger.info({ url: ui.url }, 'status page listening');
+      }
       const watches = await resolveWatches(specs, setup.store, logger);
       if (setup.pipeline?.deploy && setup.registry) {
         const reader = new RegistryClient({ credentials: setup.credentials, logger });
@@ -79,7 +93,7 @@ export function registerWatchCommand(program: Command): void {
       }
       await setup.runner.recoverInterruptedRuns();
       const triggered = new Set<string>();
-      const watcher = new GitWatcher({
+      watcher = new GitWatcher({
         watches,
         trigger: {
           trigger: (event, signal) => {
@@ -108,19 +122,13 @@ export function registerWatchCommand(program: Command): void {
       }
       for (const loop of deployLoops.values()) loop.start();
       watcher.start();
-      const ui = flags.ui === undefined ? undefined : await createServer({
-        store: setup.store,
-        logger,
-        sources: { watches: gitWatcherSources(watcher).watches },
-      }).listen(parsePort(flags.ui, '--ui'), '127.0.0.1');
-      if (ui) logger.info({ url: ui.url }, 'status page listening');
       const signal = await untilStopSignal();
       logger.info({ signal }, 'stopping');
-      await ui?.close();
       await watcher.stop();
       await Promise.all([...deployLoops.values()].map((loop) => loop.stop()));
     } finally {
       progress.done();
+      await ui?.close();
       await closeReader();
       await setup.dispose();
       await setup.store.close();
