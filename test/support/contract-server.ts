@@ -51,7 +51,9 @@ export type Fault =
   /** GitHub's primary rate limit: 403 with x-ratelimit-remaining 0 and the reset time */
   | { readonly status: 403; readonly rateLimitResetIn: number }
   /** No answer at all (the connection stays open until the client gives up or the server stops) */
-  | { readonly status: 'hang' };
+  | { readonly status: 'hang' }
+  /** A careless proxy or forge: 401 whose message echoes the request's credentials, as sent and base64-encoded */
+  | { readonly status: 401; readonly echoCredentials: true };
 
 export interface GitHubStatus {
   readonly id: number;
@@ -396,6 +398,10 @@ export async function startContractServer(options: ContractServerOptions = {}): 
           throw new Error('unreachable: hangs are handled before routing');
         case 429:
           return json(429, { message: 'You have exceeded a secondary rate limit.' }, fault.retryAfter === undefined ? undefined : { 'retry-after': String(fault.retryAfter) });
+        case 401: {
+          const sent = String(request.headers.authorization ?? request.headers['private-token'] ?? '');
+          return json(401, { message: `Bad credentials: ${sent} (${Buffer.from(sent).toString('base64')})` });
+        }
         case 403:
           return json(403, { message: 'API rate limit exceeded' }, {
             'x-ratelimit-remaining': '0', 'x-ratelimit-limit': '5000',

@@ -1,26 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import type { RunRecord } from '../../../src/store/index.js';
 import { runKeelson } from '../../support/cli.js';
 import { cleanupRepos, git, makeRepo, tempDir } from '../../support/git.js';
-
-/** Every form a leaked value could take in an output. */
-function encodings(value: string): string[] {
-  return [value, Buffer.from(value).toString('base64'), Buffer.from(value).toString('base64url'), encodeURIComponent(value)];
-}
-
-/** Every regular file under `dir`, never following a symlink (a workspace holds the repository's own links). */
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await filesUnder(full)));
-    else if (entry.isFile()) out.push(full);
-  }
-  return out;
-}
+import { encodings, filesUnder } from '../../support/leaks.js';
 
 /**
  * A repository that tries to make keelson read the machine it runs on: committed symlinks,
@@ -168,6 +153,6 @@ describe('a hostile repository cannot make keelson read the host', function () {
     for (const file of await filesUnder(stateDir)) outputs.push(await readFile(file, 'latin1'));
     expect(outputs.length).to.be.greaterThan(30);
     const all = outputs.join('\n');
-    for (const form of [...encodings(hostCanary), ...encodings(envCanary)]) expect(all).not.to.contain(form);
+    for (const form of [...Object.values(encodings(hostCanary)), ...Object.values(encodings(envCanary))]) expect(all).not.to.contain(form);
   });
 });
