@@ -33,25 +33,37 @@ export function watchesForPush(keys: readonly string[], event: GitPushEvent): st
 /**
  * `host/path` of a git URL, for comparing: scheme, user, `.git` and trailing slashes dropped, host
  * in lower case. `https://github.com/o/r.git`, `git@github.com:o/r.git` and `ssh://git@github.com/o/r`
- * are all `github.com/o/r`.
+ * are all `github.com/o/r`; a local path and its `file://` URL are both `/the/path` (watch keys
+ * name a local repository by its path).
  */
 export function repositoryIdentity(url: string): string {
   const scp = /^(?:[^@/:]+@)?([^/:]+):(?!\/\/)(.+)$/.exec(url);
   let host: string;
   let path: string;
-  if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+  if (url.startsWith('/')) {
+    host = '';
+    path = url;
+  } else if (scp && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     host = scp[1]!;
     path = scp[2]!;
   } else {
     try {
       const parsed = new URL(url);
       host = parsed.host;
-      path = parsed.pathname;
+      path = parsed.protocol === 'file:' ? decodeFilePath(parsed.pathname) : parsed.pathname;
     } catch {
       return url;
     }
   }
   return `${host.toLowerCase()}/${path.replace(/^\/+/, '').replace(/\/+$/, '').replace(/\.git$/, '')}`;
+}
+
+function decodeFilePath(pathname: string): string {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return pathname;
+  }
 }
 
 /** The registry watcher as the page's registry checks and the target of registry webhooks. */

@@ -10,6 +10,9 @@ describe('matching GitHub pushes to watches', () => {
     ['ssh://git@github.com/team/app.git', 'github.com/team/app'],
     ['ssh://git@github.com:2222/team/app', 'github.com:2222/team/app'],
     ['https://git.example:8443/group/sub/app.git', 'git.example:8443/group/sub/app'],
+    ['/srv/git/app.git', '/srv/git/app'],
+    ['file:///srv/git/app.git', '/srv/git/app'],
+    ['file:///srv/git/my%20app/', '/srv/git/my app'],
   ];
   for (const [url, identity] of identities) {
     it(`${url} is ${identity}`, () => expect(repositoryIdentity(url)).to.equal(identity));
