@@ -74,3 +74,32 @@ export class RenderedYamlError extends KeelsonError {
     super(`${template}: rendered document ${document} (output line ${line}): ${detail}`);
   }
 }
+
+/**
+ * Several problems of one template, found in one try (missing values, unknown helpers, wrong
+ * argument counts), each with its line, so the user fixes them all at once. One problem alone is
+ * thrown as itself, never wrapped.
+ */
+export class TemplateProblemsError extends KeelsonError {
+  readonly code = 'KEELSON_TEMPLATE_PROBLEMS';
+  readonly exitCode = 2;
+  override readonly name = 'TemplateProblemsError';
+
+  constructor(readonly template: string, readonly problems: readonly KeelsonError[]) {
+    super(`${template}: ${problems.length} problems: ${problems.map((p) => p.message).join('; ')}`);
+  }
+}
+
+/** Throws the problems found: nothing, the one problem, or all of them together. A missing
+ * value is named once, at its first line: one --set fixes every place that reads it. */
+export function throwProblems(template: string, problems: readonly KeelsonError[]): void {
+  const unique = new Map<string, KeelsonError>();
+  for (const problem of problems) {
+    const id = problem instanceof TemplateValueError ? `value:${problem.key}` : problem.message;
+    if (!unique.has(id)) unique.set(id, problem);
+  }
+  const [first, ...more] = unique.values();
+  if (first && more.length === 0) throw first;
+  if (first) throw new TemplateProblemsError(template, [first, ...more]);
+}
+

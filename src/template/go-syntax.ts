@@ -1,5 +1,5 @@
 import { TemplateSyntaxError } from './errors.js';
-import { HELPERS, unsupportedPrintfVerb } from './helpers.js';
+import { HELPERS, SKIP_HELPER, unsupportedPrintfVerb } from './helpers.js';
 
 /**
  * Translates the subset of Go's text/template that stencil templates use into Handlebars, so one
@@ -16,6 +16,9 @@ export interface GoTranslation {
   readonly displayNames: ReadonlyMap<string, string>;
   /** String literals that cannot be written inline in Handlebars, read back by `__lit N` */
   readonly literals: readonly string[];
+  /** Unknown functions and wrong argument counts: reported together with the missing values
+   * that rendering finds, so one try shows every problem (the call renders as nothing) */
+  readonly problems: readonly TemplateSyntaxError[];
 }
 
 const GO_MARKERS: readonly RegExp[] = [
@@ -95,6 +98,7 @@ class Translator {
   private readonly scopes: Map<string, string>[] = [new Map()];
   private readonly displayNames = new Map<string, string>();
   private readonly literals: string[] = [];
+  private readonly problems: TemplateSyntaxError[] = [];
   private counter = 0;
   private line = 1;
 
@@ -119,7 +123,7 @@ class Translator {
     if (unclosed) {
       throw this.error(`{{ ${unclosed.kind === 'if' ? 'if' : 'range'} }} opened on line ${unclosed.line} has no {{ end }}`, undefined, unclosed.line);
     }
-    return { source: this.out.join(''), displayNames: this.displayNames, literals: this.literals };
+    return { source: this.out.join(''), displayNames: this.displayNames, literals: this.literals, problems: this.problems };
   }
 
   private error(detail: string, construct?: string, line = this.line): TemplateSyntaxError {
@@ -298,11 +302,13 @@ class Translator {
   private call(fn: string, args: Expr[]): Expr {
     const spec = HELPERS[fn];
     if (!spec) {
-      throw this.error(`unsupported function "${fn}" (supported: ${Object.keys(HELPERS).join(', ')})`, fn);
+      this.problems.push(this.error(`unsupported function "${fn}" (supported: ${Object.keys(HELPERS).join(', ')})`, fn));
+      return { kind: 'call', fn: SKIP_HELPER, args };
     }
     const [min, max] = spec.arity;
     if (args.length < min || args.length > max) {
-      throw this.error(`"${fn}" takes ${min === max ? min : `${min} to ${max}`} arguments, got ${args.length}`, fn);
+      this.problems.push(this.error(`"${fn}" takes ${min === max ? min : `${min} to ${max}`} arguments, got ${args.length}`, fn));
+      return { kind: 'call', fn: SKIP_HELPER, args };
     }
     if (fn === 'printf' && args[0]?.kind === 'atom' && args[0].literal !== undefined) {
       const bad = unsupportedPrintfVerb(args[0].literal);

@@ -51,9 +51,9 @@ function expandEnv(input: string, call: HelperCall): string {
     const name = (braced ?? bare)!;
     const fromValues = Object.hasOwn(root, name) ? root[name] : undefined;
     if (fromValues !== undefined && fromValues !== null && typeof fromValues !== 'object') return String(fromValues);
-    const fromEnv = call.env[name];
-    if (fromEnv !== undefined) return fromEnv;
-    throw new HelperFailure(`no value for "$${name}": it is neither a template value nor an environment variable`);
+    // Go's os.ExpandEnv: an unset variable is empty. stencil templates test absence this way
+    // ({{ expandenv "$NVIDIA_VISIBLE_DEVICES" | empty }}); strictness stays for template values.
+    return call.env[name] ?? '';
   });
 }
 
@@ -158,3 +158,7 @@ export const BUILTIN_LENIENCY: Readonly<Record<string, (index: number, count: nu
   lookup: () => false,
   log: ALL,
 };
+
+/** What a call the template cannot make (unknown helper, wrong argument count) becomes once it
+ * is reported: a helper that renders nothing, so rendering goes on and finds the other problems. */
+export const SKIP_HELPER = '__skip';

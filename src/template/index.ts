@@ -4,8 +4,8 @@
  */
 export { renderTemplate, renderTemplateFile } from './render.js';
 export { readTemplateFile } from './read.js';
-export { templateValuesFor, versionOfCommit, versionFromDescribe, parseSetFlags, loadValuesFiles, mergeValues, ValuesFile } from './values.js';
+export { templateValuesFor, checkoutValues, versionOfCommit, versionFromDescribe, parseSetFlags, loadValuesFiles, mergeValues, ValuesFile } from './values.js';
 export { detectSyntax, translateGoTemplate, type TemplateSyntax, type GoTranslation } from './go-syntax.js';
 export { HELPERS } from './helpers.js';
-export { TemplateValueError, TemplateSyntaxError, TemplateRenderError, RenderedYamlError } from './errors.js';
+export { TemplateValueError, TemplateSyntaxError, TemplateRenderError, RenderedYamlError, TemplateProblemsError } from './errors.js';
 export type { TemplateValues, RunContext, RenderOptions, RenderedTemplate } from './types.js';

@@ -1,8 +1,8 @@
 import Handlebars from 'handlebars';
 import { KeelsonError, messageOf } from '../errors.js';
-import { TemplateRenderError, TemplateSyntaxError, TemplateValueError } from './errors.js';
+import { TemplateRenderError, TemplateSyntaxError, TemplateValueError, throwProblems } from './errors.js';
 import { detectSyntax, translateGoTemplate, type GoTranslation } from './go-syntax.js';
-import { BUILTIN_LENIENCY, HELPERS, HelperFailure, type HelperCall } from './helpers.js';
+import { BUILTIN_LENIENCY, HELPERS, HelperFailure, SKIP_HELPER, type HelperCall } from './helpers.js';
 import { enforceStrictValues, INTERNAL_HELPERS } from './strict.js';
 import { readTemplateFile } from './read.js';
 import { closestKey } from '../domain/index.js';
@@ -37,7 +37,7 @@ export function renderTemplate(source: string, values: TemplateValues, options: 
   } catch (error) {
     throw syntaxError(name, error);
   }
-  const { envNames } = enforceStrictValues(ast, {
+  const { envNames, problems: callProblems } = enforceStrictValues(ast, {
     templateName: name,
     isHelper: (helper) => Object.hasOwn(HELPERS, helper) || Object.hasOwn(BUILTIN_LENIENCY, helper) ||
       (INTERNAL_HELPERS as readonly string[]).includes(helper),
@@ -47,19 +47,31 @@ export function renderTemplate(source: string, values: TemplateValues, options: 
   });
   const env = options.env ?? process.env;
   const handlebars = Handlebars.create();
-  registerHelpers(handlebars, name, { root: undefined, env, now: options.now ?? DEFAULTS.now }, translation);
+  // Every problem of the template is collected and reported together, each with its line.
+  const problems: KeelsonError[] = [...(translation?.problems ?? []), ...callProblems];
+  registerHelpers(handlebars, name, { root: undefined, env, now: options.now ?? DEFAULTS.now }, translation, problems);
   const context = withEnv(values, envNames, env);
   let text: string;
   try {
     // Go keeps the newline after a standalone {{ if }}; Handlebars drops such lines
     text = handlebars.compile(ast, { noEscape: true, data: true, ignoreStandalone: syntax === 'go' })(context);
   } catch (error) {
-    if (error instanceof KeelsonError) throw error;
-    const line = (error as { lineNumber?: number }).lineNumber;
-    throw new TemplateRenderError(name, line, messageOf(error).split('\n')[0]!, { cause: error });
+    // After a missing value a later failure may only be its consequence: report both.
+    if (error instanceof KeelsonError) problems.push(error);
+    else problems.push(new TemplateRenderError(name, (error as { lineNumber?: number }).lineNumber, messageOf(error).split('\n')[0]!, { cause: error }));
+    throwProblems(name, problems);
+    throw error;
   }
-  const documents = parseRenderedDocuments(text, name, options.requireKubernetesObjects ?? DEFAULTS.requireKubernetesObjects);
+  throwProblems(name, problems);
+  const kubernetes = options.requireKubernetesObjects ?? DEFAULTS.requireKubernetesObjects;
+  if (kubernetes === 'auto' && !looksLikeKubernetes(text)) return { text, documents: [] };
+  const documents = parseRenderedDocuments(text, name, kubernetes !== false);
   return { text, documents };
+}
+
+/** Kubernetes YAML names its apiVersion and kind at the start of a line; other text does not. */
+export function looksLikeKubernetes(text: string): boolean {
+  return /^apiVersion:/m.test(text) && /^kind:/m.test(text);
 }
 
 /** Reads and renders a template file; errors name the file as given. */
@@ -97,6 +109,7 @@ function registerHelpers(
   templateName: string,
   base: HelperCall,
   translation: GoTranslation | undefined,
+  problems: KeelsonError[],
 ): void {
   const lineOf = (options: HelperOptions): number | undefined => options.loc?.start.line;
   for (const [helper, spec] of Object.entries(HELPERS)) {
@@ -112,6 +125,7 @@ function registerHelpers(
     });
   }
   handlebars.registerHelper('__lit', (index: number) => translation?.literals[index]);
+  handlebars.registerHelper(SKIP_HELPER, () => '');
   handlebars.registerHelper('__let', (variable: string, value: unknown, options: HelperOptions) => {
     if (options.data) options.data[variable] = value;
     return '';
@@ -133,7 +147,9 @@ function registerHelpers(
     let hint: string | undefined;
     if (fromRoot && key.startsWith('Env.')) hint = `set the environment variable ${key.slice(4)} or pass --set ${key}=VALUE`;
     else if (fromRoot) hint = `pass --set ${key}=VALUE or add it to a --values file`;
-    throw new TemplateValueError(templateName, line ?? 1, key, nearKey, hint);
+    // Recorded, not thrown: rendering goes on to find the template's other missing values.
+    problems.push(new TemplateValueError(templateName, line ?? 1, key, nearKey, hint));
+    return '';
   });
 }
 

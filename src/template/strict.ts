@@ -1,5 +1,6 @@
 import type {} from 'handlebars';
 import { TemplateSyntaxError } from './errors.js';
+import { SKIP_HELPER } from './helpers.js';
 
 /**
  * Makes a parsed Handlebars template strict about missing values. Handlebars' own `strict` mode
@@ -23,10 +24,13 @@ export interface StrictOptions {
 export interface StrictResult {
   /** `NAME` of every `Env.NAME` the template reads: only those are taken from the environment */
   readonly envNames: ReadonlySet<string>;
+  /** Unknown helpers and wrong argument counts; each call was replaced by SKIP_HELPER, so the
+   * template still renders and its missing values are found in the same try */
+  readonly problems: readonly TemplateSyntaxError[];
 }
 
 /** Helpers added by the transform and the Go translation, never written by users. */
-export const INTERNAL_HELPERS = ['__value', '__let', '__lit'] as const;
+export const INTERNAL_HELPERS = ['__value', '__let', '__lit', SKIP_HELPER] as const;
 
 type Node = hbs.AST.Node;
 type Path = hbs.AST.PathExpression;
@@ -34,6 +38,7 @@ type Call = { type: string; path: Path; params: hbs.AST.Expression[]; hash: hbs.
 
 class StrictTransform {
   readonly envNames = new Set<string>();
+  readonly problems: TemplateSyntaxError[] = [];
   private readonly blockParams: string[][] = [];
 
   constructor(private readonly options: StrictOptions) {}
@@ -78,8 +83,7 @@ class StrictTransform {
 
   private block(node: hbs.AST.BlockStatement): void {
     const call = node as unknown as Call;
-    if (this.isHelperName(call.path)) this.call(call);
-    else if (node.params.length > 0) throw this.error(node, `unknown helper "${call.path.original}"`, call.path.original);
+    if (this.isHelperName(call.path) || node.params.length > 0) this.call(call);
     else this.collectEnv(call.path); // {{#Section}}: a test, like {{#if Section}}
     if (node.program) {
       this.blockParams.push(node.program.blockParams ?? []);
@@ -91,16 +95,20 @@ class StrictTransform {
 
   private call(node: Call): void {
     const name = node.path.original;
-    if (!this.isHelperName(node.path)) {
-      throw this.error(node, `unknown helper "${name}"`, name);
-    }
     const count = node.params.length;
     const arity = this.options.arity(name);
-    if (arity && (count < arity[0] || count > arity[1])) {
+    let problem: string | undefined;
+    if (!this.isHelperName(node.path)) {
+      problem = `unknown helper "${name}"`;
+    } else if (arity && (count < arity[0] || count > arity[1])) {
       const expected = arity[0] === arity[1] ? `${arity[0]}` : arity[1] === Infinity ? `at least ${arity[0]}` : `${arity[0]} to ${arity[1]}`;
-      throw this.error(node, `"${name}" takes ${expected} arguments, got ${count}`, name);
+      problem = `"${name}" takes ${expected} arguments, got ${count}`;
     }
-    node.params = node.params.map((param, index) => this.argument(param, !this.options.lenient(name, index, count)));
+    if (problem !== undefined) {
+      this.problems.push(this.error(node, problem, name));
+      node.path = { ...node.path, parts: [SKIP_HELPER], original: SKIP_HELPER } as unknown as Path;
+    }
+    node.params = node.params.map((param, index) => this.argument(param, problem !== undefined || !this.options.lenient(name, index, count)));
     for (const pair of node.hash?.pairs ?? []) pair.value = this.argument(pair.value, true);
   }
 
@@ -166,5 +174,5 @@ class StrictTransform {
 export function enforceStrictValues(program: hbs.AST.Program, options: StrictOptions): StrictResult {
   const transform = new StrictTransform(options);
   transform.program(program);
-  return { envNames: transform.envNames };
+  return { envNames: transform.envNames, problems: transform.problems };
 }

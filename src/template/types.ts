@@ -21,8 +21,11 @@ export interface RunContext {
 export interface RenderOptions {
   /** How errors name the template: a path, or `<stdin>` */
   readonly templateName: string;
-  /** Every document must have apiVersion, kind and metadata.name. @default true */
-  readonly requireKubernetesObjects?: boolean;
+  /** Every document must have apiVersion, kind and metadata.name. `false`: any YAML mappings.
+   * `'auto'`: checked as Kubernetes objects when the output looks like Kubernetes YAML (lines
+   * `apiVersion:` and `kind:` at the start of a line), else any text (a Dockerfile, a registry
+   * config, a one-liner), not parsed at all. @default true */
+  readonly requireKubernetesObjects?: boolean | 'auto';
   /** @default 'auto': Go syntax when the template uses Go-only constructs, else Handlebars */
   readonly syntax?: 'auto' | 'go' | 'handlebars';
   /** Where `Env.NAME` and `expandenv` read variables. @default process.env */

@@ -61,6 +61,52 @@ export async function versionOfCommit(repoDir: string, commit: string): Promise<
   return described ? versionFromDescribe(described) : undefined;
 }
 
+/**
+ * stencil's `duat.*` values for the git checkout that holds `dir` (what stencil derived from the
+ * directory it ran in): `gitBranch`, `gitHash`, `gitTag` (a tag on HEAD), `gitURL` (the origin
+ * remote, without credentials), `gitDir` (the top of the work tree) and `version` (as
+ * versionOfCommit reads it from HEAD). A value git cannot give is left out, so a template that
+ * reads it still fails naming it. Not a checkout: no values.
+ */
+export async function checkoutValues(dir: string): Promise<TemplateValues> {
+  const git = async (...args: string[]): Promise<string | undefined> => {
+    try {
+      const out = (await run('git', ['-C', dir, ...args], { maxBuffer: 4 * 1024 * 1024 })).stdout.trim();
+      return out === '' ? undefined : out;
+    } catch {
+      return undefined;
+    }
+  };
+  const top = await git('rev-parse', '--show-toplevel');
+  const hash = top && (await git('rev-parse', '--verify', '--quiet', 'HEAD^{commit}'));
+  if (!top || !hash) return {};
+  const [branch, tag, url, version] = await Promise.all([
+    git('symbolic-ref', '--quiet', '--short', 'HEAD'),
+    git('describe', '--tags', '--exact-match', hash),
+    git('remote', 'get-url', 'origin'),
+    versionOfCommit(top, hash).catch(() => undefined),
+  ]);
+  const duat: Record<string, string> = { gitHash: hash, gitDir: top };
+  if (branch) duat.gitBranch = branch;
+  if (tag) duat.gitTag = tag;
+  if (url) duat.gitURL = withoutCredentials(url);
+  if (version) duat.version = version;
+  return { duat };
+}
+
+/** `https://user:token@host/x` → `https://host/x`; other forms (scp-like, paths) as they are. */
+function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.href;
+  } catch {
+    return url;
+  }
+}
+
 function packageVersion(text: string | undefined): string | undefined {
   if (!text) return undefined;
   try {

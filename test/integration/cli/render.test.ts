@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { parseAllDocuments } from 'yaml';
 import { runKeelson } from '../../support/cli.js';
+import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
 
 const STENCIL_JOB = `apiVersion: batch/v1
 kind: Job
@@ -115,18 +116,79 @@ describe('keelson render', function () {
     ['a values file that does not exist', () => ['render', template, '--values', join(dir, 'nope.yaml')], /nope\.yaml: cannot read the values file: ENOENT/],
     ['a template that does not exist', () => ['render', join(dir, 'nope-template.yaml')], /nope-template\.yaml: cannot read the template: ENOENT/],
     ['an unsupported Go construct', () => ['render', join(dir, 'with.yaml')], /with\.yaml:2: "with" is not supported/],
-    ['output that is not a Kubernetes object', () => ['render', join(dir, 'notk8s.yaml')], /notk8s\.yaml: rendered document 1 \(output line 1\): not a Kubernetes object: missing apiVersion, kind, metadata\.name/],
+    ['output that is not a Kubernetes object, with --kubernetes', () => ['render', join(dir, 'notk8s.yaml'), '--kubernetes'], /notk8s\.yaml: rendered document 1 \(output line 1\): not a Kubernetes object: missing apiVersion, kind, metadata\.name/],
+    ['Kubernetes YAML without metadata.name', () => ['render', '-'], /<stdin>: rendered document 1 \(output line 1\): not a Kubernetes object: missing metadata\.name/],
     ['no template argument', () => ['render'], /^keelson: .*template/],
   ];
   for (const [title, args, stderr] of failures) {
     it(`exits 2 with one line for ${title}`, async () => {
       await writeFile(join(dir, 'with.yaml'), 'a: 1\n{{ with .X }}{{ end }}\n');
       await writeFile(join(dir, 'notk8s.yaml'), 'a: {{ .A }}\n');
-      const result = await runKeelson([...args(), '--set', 'A=1']);
+      const result = await runKeelson([...args(), '--set', 'A=1'], { stdin: 'apiVersion: v1\nkind: ConfigMap\n' });
       expect(result.status).to.equal(2);
       expect(result.stdout).to.equal('');
       expect(result.stderr).to.match(stderr);
       expect(result.stderr.trim().split('\n')).to.have.length(1);
     });
   }
+
+  it('renders any text: a Dockerfile, a registry config, a one-liner from stdin', async () => {
+    await writeFile(join(dir, 'Dockerfile.tmpl'), 'FROM {{ .Base }}\nRUN echo "{{ .Registry }}"\n');
+    const dockerfile = await runKeelson(['render', join(dir, 'Dockerfile.tmpl'), '--set', 'Base=debian:12', '--set', 'Registry=reg:5000']);
+    expect(dockerfile.stderr).to.equal('');
+    expect(dockerfile.stdout).to.equal('FROM debian:12\nRUN echo "reg:5000"\n');
+    const registry = await runKeelson(['render', '-', '--set', 'Registry=reg:5000'], {
+      stdin: '{{ .Registry }}:\n  .*:\n    security:\n      tls: { client: { disabled: true } }\n',
+    });
+    expect(registry.stdout).to.equal('reg:5000:\n  .*:\n    security:\n      tls: { client: { disabled: true } }\n');
+    const oneLiner = await runKeelson(['render', '-', '--set', 'Name=x'], { stdin: 'hello {{ .Name }}' });
+    expect(oneLiner.stdout).to.equal('hello x');
+  });
+
+  it('reports every missing value and unknown function at once, with their lines', async () => {
+    const result = await runKeelson(['render', '-'], { stdin: 'a: {{ .A }}\nb: {{ frob .B }}\nc: {{ .C }}\n' });
+    expect(result.status).to.equal(2);
+    expect(result.stderr.trim().split('\n')).to.have.length(1);
+    expect(result.stderr).to.match(/^keelson: <stdin>: 4 problems: <stdin>:2: unsupported function "frob".*; <stdin>:1: no value for "A".*; <stdin>:2: no value for "B".*; <stdin>:3: no value for "C"/);
+  });
+
+  it('expandenv of an unset variable is empty, as in Go; a missing template value is still an error', async () => {
+    const env = { ...process.env };
+    delete env.NVIDIA_VISIBLE_DEVICES;
+    const idiom = 'gpus: {{ expandenv "$NVIDIA_VISIBLE_DEVICES" | empty | ternary "0" "2" }}\n';
+    const unset = await runKeelson(['render', '-'], { stdin: idiom, env });
+    expect(unset.stderr).to.equal('');
+    expect(unset.stdout).to.equal('gpus: 0\n');
+    const set = await runKeelson(['render', '-'], { stdin: idiom, env: { NVIDIA_VISIBLE_DEVICES: 'all' } });
+    expect(set.stdout).to.equal('gpus: 2\n');
+    const strict = await runKeelson(['render', '-'], { stdin: 'x: {{ .NotGiven }}\n' });
+    expect(strict.status).to.equal(2);
+  });
+
+  it('derives duat values from the git checkout of -C or the current directory; --set wins', async () => {
+    const repo = await makeRepo({ branch: 'feature/x' });
+    const commit = await commitFile(repo, 'VERSION', '1.4.2\n');
+    const tmpl = 'b={{ .duat.gitBranch }} h={{ .duat.gitHash }} v={{ .duat.version }} d={{ .duat.gitDir }}';
+    const fromFlag = await runKeelson(['render', '-', '-C', repo], { stdin: tmpl });
+    expect(fromFlag.stderr).to.equal('');
+    expect(fromFlag.stdout).to.equal(`b=feature/x h=${commit} v=1.4.2 d=${await realpath(repo)}`);
+    const fromCwd = await runKeelson(['render', '-', '--set', 'duat.gitBranch=main'], { stdin: tmpl, cwd: repo });
+    expect(fromCwd.stdout).to.equal(`b=main h=${commit} v=1.4.2 d=${await realpath(repo)}`);
+    const outside = await runKeelson(['render', '-', '-C', dir], { stdin: '{{ .duat.gitHash }}' });
+    expect(outside.status, 'not a checkout: no duat values').to.equal(2);
+    await cleanupRepos();
+  });
+
+  it('-o FILE is readable by its owner only when the output holds a Secret', async () => {
+    const secretOut = join(dir, 'secret.yaml');
+    const configOut = join(dir, 'config.yaml');
+    const secret = await runKeelson(['render', '-', '--set', 'P=pw', '-o', secretOut], {
+      stdin: 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  password: {{ .P }}\n',
+    });
+    expect(secret.status, secret.stderr).to.equal(0);
+    expect((await stat(secretOut)).mode & 0o777).to.equal(0o600);
+    const config = await runKeelson(['render', '-', '-o', configOut], { stdin: 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n' });
+    expect(config.status, config.stderr).to.equal(0);
+    expect((await stat(configOut)).mode & 0o077, 'not a Secret: the usual mode').to.not.equal(0);
+  });
 });

@@ -218,7 +218,8 @@ describe('templates of the original studio-go-runner pipeline', function () {
 
     const containerize = template('ci-containerize.yaml');
     const { duat: _duat, ...withoutDuat } = CONTAINERIZE_VALUES;
-    const missingVersion = await runKeelson(['render', containerize, '--values', await writeValues('no-duat', { ...withoutDuat, duat: { gitBranch: 'main' } })]);
+    // -C a directory that is not a checkout: no duat values are derived from it
+    const missingVersion = await runKeelson(['render', containerize, '-C', dir, '--values', await writeValues('no-duat', { ...withoutDuat, duat: { gitBranch: 'main' } })]);
     expect(missingVersion.status).to.equal(2);
     expect(missingVersion.stderr).to.include(`${containerize}:${await lineOf(containerize, 'keelson.dev/version: {{ .duat.version')}: no value for "duat.version"`);
   });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { TemplateSyntaxError, detectSyntax, translateGoTemplate } from '../../../src/template/index.js';
+import { HELPERS, TemplateSyntaxError, detectSyntax, translateGoTemplate } from '../../../src/template/index.js';
 
 describe('Go template syntax', () => {
   describe('detectSyntax', () => {
@@ -93,8 +93,6 @@ describe('Go template syntax', () => {
       ['{{ range .L }}{{ break }}{{ end }}', 't.yaml:1: "break" is not supported'],
       ['a\nb\n{{ printf "%x" .A }}', 't.yaml:3: printf verb "%x" is not supported'],
       ['{{ printf "%5.2f" .A }}', 'printf verb "%5.2f" is not supported'],
-      ['{{ index .L 0 }}', 't.yaml:1: unsupported function "index"'],
-      ['{{ lower }}', '"lower" takes 1 arguments, got 0'],
       ['{{ $x }}', 't.yaml:1: undefined variable "$x"'],
       ['{{ if .A }}{{ $x := 1 }}{{ end }}{{ $x }}', 'undefined variable "$x"'],
       ['{{ $x := 1 }}{{ $x = 2 }}', 'assigning to an existing variable'],
@@ -113,6 +111,15 @@ describe('Go template syntax', () => {
       ['{{ "a\\q" }}', 'unsupported escape in string'],
       ['{{ }}', 'empty action'],
     ];
+    it('reports unknown functions and wrong argument counts without stopping, the call rendering as nothing', () => {
+      const translation = translateGoTemplate('{{ index .L 0 }}\n{{ lower }}\n{{ upper .A }}', 't.yaml');
+      expect(translation.problems.map((p) => p.message)).to.deep.equal([
+        `t.yaml:1: unsupported function "index" (supported: ${Object.keys(HELPERS).join(', ')})`,
+        't.yaml:2: "lower" takes 1 arguments, got 0',
+      ]);
+      expect(translation.source).to.contain('__skip').and.contain('upper');
+    });
+
     for (const [go, message] of rejected) {
       it(`rejects ${JSON.stringify(go)}: ${message}`, () => {
         const attempt = (): unknown => translateGoTemplate(go, 't.yaml');

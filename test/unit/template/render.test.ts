@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import {
-  RenderedYamlError, TemplateRenderError, TemplateSyntaxError, TemplateValueError, renderTemplate, renderTemplateFile,
+  HELPERS, RenderedYamlError, TemplateProblemsError, TemplateRenderError, TemplateSyntaxError, TemplateValueError, renderTemplate, renderTemplateFile,
   type TemplateValues,
 } from '../../../src/template/index.js';
 import { InputError } from '../../../src/errors.js';
@@ -128,7 +128,7 @@ describe('renderTemplate', () => {
       ['a: 1\n{{#if Image}}\nb', 'job.yaml:3: cannot parse the template'],
       ['{{#if A}}\n{{/each}}', "job.yaml:1: if doesn't match each"],
       ['a: {{unknownHelper 1}}', 'job.yaml:1: unknown helper "unknownHelper"'],
-      ['\na: {{#blah X}}{{/blah}}', 'job.yaml:2: unknown helper "blah"'],
+      ['\na: {{#blah "x"}}{{/blah}}', 'job.yaml:2: unknown helper "blah"'],
       ['a: {{> partial}}', 'job.yaml:1: partials ({{> name}}) are not supported'],
       ['a: {{trunc 1}}', 'job.yaml:1: "trunc" takes 2 arguments, got 1'],
       ['a: {{ .A }}\n{{#if B}}{{/if}}', 'job.yaml:2: mixes Go template syntax'],
@@ -138,6 +138,27 @@ describe('renderTemplate', () => {
         expect(() => render(source)).to.throw(TemplateSyntaxError, message);
       });
     }
+  });
+
+  it('reports every missing value (once, at its first line) and unknown function of a template at once', () => {
+    const go = 'a: {{ .Image }}\nb: {{ frobnicate .Tag }}\nc: {{ .Namespace }}\n{{ range .Items }}d: {{ .name }}\n{{ end }}e: {{ .Image }}\n';
+    let error: unknown;
+    try {
+      renderTemplate(go, { Items: [{ name: 'x' }, {}] }, plain);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).to.be.instanceOf(TemplateProblemsError);
+    const problems = (error as TemplateProblemsError).problems.map((p) => p.message);
+    expect(problems).to.deep.equal([
+      `job.yaml:2: unsupported function "frobnicate" (supported: ${Object.keys(HELPERS).join(', ')})`,
+      'job.yaml:1: no value for "Image"; pass --set Image=VALUE or add it to a --values file',
+      'job.yaml:2: no value for "Tag"; pass --set Tag=VALUE or add it to a --values file',
+      'job.yaml:3: no value for "Namespace"; pass --set Namespace=VALUE or add it to a --values file',
+      'job.yaml:4: no value for "name"',
+    ]);
+    expect((error as TemplateProblemsError).message).to.match(/^job\.yaml: 5 problems: job\.yaml:2: unsupported function/);
+    expect((error as TemplateProblemsError).exitCode).to.equal(2);
   });
 
   describe('validates the rendered YAML', () => {
