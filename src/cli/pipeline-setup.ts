@@ -135,7 +135,13 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     await chmod(authFile, 0o600);
   }
   const executor = kubeConfig
-    ? createExecutor({ kind: 'kubernetes', kubeConfig, credentials, ...(template ? { template } : {}) })
+    ? createExecutor({
+      kind: 'kubernetes', kubeConfig, credentials,
+      ...(template ? { template } : {}),
+      // Operator-only (a repository's keelson.yaml cannot set them): from the --config file.
+      ...(file?.kubernetes.copyImage ? { copyImage: file.kubernetes.copyImage } : {}),
+      ...(file?.kubernetes.builderImage ? { builderImage: file.kubernetes.builderImage } : {}),
+    })
     : createExecutor({
       kind: 'local',
       passEnv,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ReportConfig } from '../report/index.js';
-import { PipelineSpec } from './pipeline.js';
+import { KubernetesSpec, PipelineSpec } from './pipeline.js';
 import { loadYamlFile, parseYamlWith } from './load.js';
 
 /**
@@ -81,7 +81,19 @@ export const RepositoryPipeline = PipelineSpec.extend({
   deploy: z.unknown().refine(() => false, {
     error: "is operator-only (it runs the built image on the operator's machine): declare it in the operator's --config, not in the repository",
   }).optional(),
+  // The copy pod receives the source and the builder pod mounts the registry credentials: which
+  // images run there is the operator's choice.
+  kubernetes: KubernetesSpec.extend({
+    copyImage: operatorImage('the copy pod receives the source tree'),
+    builderImage: operatorImage("the builder pod mounts the operator's registry credentials"),
+  }).default(KubernetesSpec.parse({})),
 });
+
+function operatorImage(why: string) {
+  return z.unknown().refine(() => false, {
+    error: `is operator-only (${why}): set it in the operator's --config, not in the repository`,
+  }).optional();
+}
 
 /** Keys of the operator's config that a repository's own keelson.yaml may not set. */
 export const OPERATOR_ONLY_KEYS: ReadonlySet<string> = new Set(
@@ -94,11 +106,11 @@ export const OPERATOR_ONLY_KEYS: ReadonlySet<string> = new Set(
  * lines, never the values found, so that whatever the file holds is not echoed into run records.
  */
 export function parseRepositoryPipeline(text: string, file: string): PipelineSpec {
-  const { deploy: _refused, ...pipeline } = parseYamlWith(RepositoryPipeline, text, file, {
+  const { deploy: _refused, kubernetes: { copyImage: _copy, builderImage: _builder, ...kubernetes }, ...pipeline } = parseYamlWith(RepositoryPipeline, text, file, {
     quoteValues: false,
     unknownKey: (key, path) => path.length === 0 && OPERATOR_ONLY_KEYS.has(key)
       ? `"${key}" is an operator setting: it is allowed only in the operator's --config file, not in a repository's keelson.yaml`
       : undefined,
   });
-  return pipeline;
+  return { ...pipeline, kubernetes };
 }

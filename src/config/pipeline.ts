@@ -45,6 +45,16 @@ export const KubernetesSpec = z.strictObject({
   debug: z.boolean().default(false),
   /** Address of the Makisu Redis layer cache, e.g. `keelson-redis.keelson:6379`. */
   redisCacheAddr: z.string().min(1).optional(),
+  /**
+   * Image of the copy pod (needs sh, head, sha256sum and tar), e.g. a mirror at
+   * `localhost:32000/busybox:1.36`. Operator-only. @default 'busybox:1.36'
+   */
+  copyImage: z.string().min(1).optional(),
+  /**
+   * Image of the builder Job's containers (`{{BuilderImage}}` in the builder templates).
+   * Operator-only. @default per builder: see DEFAULT_BUILDER_IMAGES
+   */
+  builderImage: z.string().min(1).optional(),
 });
 export type KubernetesSpec = z.infer<typeof KubernetesSpec>;
 

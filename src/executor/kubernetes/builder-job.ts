@@ -13,14 +13,27 @@ export interface BuilderInput {
   /** Every destination, `host/name:tag`; the first is `Image`. */
   readonly images: readonly string[];
   readonly credentials: CredentialLookup;
+  /** The operator's builder image; @default DEFAULT_BUILDER_IMAGES[builder] */
+  readonly builderImage?: string;
 }
+
+/**
+ * The image each stock builder template runs (`{{BuilderImage}}`) unless the operator names
+ * another (`kubernetes.builderImage`), e.g. a copy in a local registry such as localhost:32000.
+ */
+export const DEFAULT_BUILDER_IMAGES = {
+  kaniko: 'gcr.io/kaniko-project/executor:v1.23.2',
+  makisu: 'gcr.io/uber-container-tools/makisu:v0.1.14',
+  buildah: 'quay.io/buildah/stable:v1.38',
+} as const;
 
 /**
  * The template values of a builder Job: the stencil values (`Image`, `Registry`, `Namespace`,
  * `ID`, `Commit`, `Branch`, `URL`, `duat.*`) plus what the builder templates need: `Images` (every
  * destination), `ImagePath` (`Image` without the registry), `Context`, `Dockerfile`, `BuildArgs` (`K=V` strings), `CacheRepo` (a full
  * repository, '' for none), `RedisCacheAddr` ('' for none), `RegistryInsecure` (plain HTTP) and
- * `RegistrySecret` (the Secret with `config.json` and `makisu.json`, never its content).
+ * `RegistrySecret` (the Secret with `config.json` and `makisu.json`, never its content) and
+ * `BuilderImage`.
  */
 export function builderValues(input: BuilderInput): TemplateValues {
   const { request, namespace, images, credentials } = input;
@@ -47,6 +60,7 @@ export function builderValues(input: BuilderInput): TemplateValues {
     RedisCacheAddr: request.pipeline.kubernetes.redisCacheAddr ?? '',
     RegistryInsecure: registry !== '' && credentials.isInsecure(registry),
     RegistrySecret: REGISTRY_SECRET,
+    BuilderImage: input.builderImage ?? DEFAULT_BUILDER_IMAGES[request.pipeline.kubernetes.builder],
   };
 }
 

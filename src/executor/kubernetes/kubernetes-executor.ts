@@ -32,6 +32,8 @@ export interface KubernetesExecutorOptions {
   readonly credentials?: CredentialLookup;
   /** Image of the copy pod; needs sh, head, sha256sum and tar. @default 'busybox:1.36' */
   readonly copyImage?: string;
+  /** Image of the builder Job (`{{BuilderImage}}`). @default the builder's, DEFAULT_BUILDER_IMAGES */
+  readonly builderImage?: string;
   /**
    * The operator's builder Job template (`--template`); wins over the pipeline's
    * `kubernetes.template`, which is read from inside the committed tree. @default none
@@ -62,7 +64,7 @@ class RunStepError extends Error {
  */
 export class KubernetesExecutor implements Executor {
   readonly kind = 'kubernetes' as const;
-  private readonly options: Required<Omit<KubernetesExecutorOptions, 'template'>> & Pick<KubernetesExecutorOptions, 'template'>;
+  private readonly options: Required<Omit<KubernetesExecutorOptions, 'template' | 'builderImage'>> & Pick<KubernetesExecutorOptions, 'template' | 'builderImage'>;
   private readonly core: CoreV1Api;
   private readonly batch: BatchV1Api;
 
@@ -74,6 +76,7 @@ export class KubernetesExecutor implements Executor {
       templatesDir: options.templatesDir ?? DEFAULT_TEMPLATES,
       podStartTimeoutMs: options.podStartTimeoutMs ?? 120_000,
       ...(options.template ? { template: options.template } : {}),
+      ...(options.builderImage ? { builderImage: options.builderImage } : {}),
     };
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.batch = options.kubeConfig.makeApiClient(BatchV1Api);
@@ -258,7 +261,7 @@ export class KubernetesExecutor implements Executor {
     const origin: TemplateOrigin = this.options.template !== undefined ? 'operator' : spec.template !== undefined ? 'repository' : 'builtIn';
     const templateFile = this.options.template ??
       (spec.template ? await templateInTree(request.source.dir, spec.template) : join(this.options.templatesDir, `builder-${spec.builder}.yaml`));
-    const values = builderValues({ request, namespace, images, credentials: this.options.credentials });
+    const values = builderValues({ request, namespace, images, credentials: this.options.credentials, ...(this.options.builderImage ? { builderImage: this.options.builderImage } : {}) });
     const job = await renderBuilderJob(templateFile, values, origin);
     // Whatever a commit chose (its template, or values rendered into ours) gets no more than the
     // operator allowed for this watch.

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
-import { KubernetesExecutor } from '../../../src/executor/kubernetes/index.js';
+import { DEFAULT_BUILDER_IMAGES, KubernetesExecutor } from '../../../src/executor/kubernetes/index.js';
 import { parseRegistryConfig } from '../../../src/registry/index.js';
 import { FAIL_POD_LABEL, eventually, sharedCluster, type RunningCluster } from '../../support/cluster.js';
 import { kanikoVariant, sourceFixture, testRequest, type SourceFixture } from './kubernetes-fixtures.js';
@@ -81,6 +81,21 @@ describe('KubernetesExecutor against a kwok cluster', function () {
       await core.deleteNamespace({ name: req.namespace });
     });
   }
+
+  it("runs the stock templates with the operator's builder image, or each builder's own", async () => {
+    for (const builder of ['kaniko', 'makisu', 'buildah'] as const) {
+      for (const builderImage of ['localhost:32000/builder:v1', undefined]) {
+        const req = testRequest(fixture.source, { build: { image: 'team/app' }, kubernetes: { builder, debug: true } });
+        const result = await new KubernetesExecutor({ kubeConfig: cluster.kubeConfig(), ...(builderImage ? { builderImage } : {}) }).execute(req);
+        expect(result, `${result.message}\n${req.logs.join('')}`).to.include({ ok: true });
+        const job = await cluster.kubeConfig().makeApiClient(BatchV1Api).readNamespacedJob({ name: 'build', namespace: req.namespace });
+        const pod = job.spec!.template.spec!;
+        const images = new Set([...(pod.initContainers ?? []), ...pod.containers].map((c) => c.image));
+        expect([...images]).to.deep.equal([builderImage ?? DEFAULT_BUILDER_IMAGES[builder]]);
+        await core.deleteNamespace({ name: req.namespace });
+      }
+    }
+  });
 
   it('reports a failed builder Job with its exit code and message, and keeps the namespace for a while', async () => {
     const template = await kanikoVariant(fixture.dir, 'failing-builder.yaml', {

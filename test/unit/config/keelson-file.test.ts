@@ -52,6 +52,23 @@ describe('keelson.yaml', () => {
     expect(parseYamlWith(KeelsonFile, text, 'ops.yaml').deploy?.command).to.deep.equal(['/ci.sh']);
   });
 
+  it("takes the copy and builder images from the operator's config only", () => {
+    const text = 'build: { image: team/app }\nkubernetes:\n  builder: buildah\n  copyImage: localhost:32000/busybox:1.36\n  builderImage: localhost:32000/buildah:v1.38\n';
+    expect(parseYamlWith(KeelsonFile, text, 'ops.yaml').kubernetes).to.include({
+      copyImage: 'localhost:32000/busybox:1.36', builderImage: 'localhost:32000/buildah:v1.38',
+    });
+    let message = '';
+    try {
+      parseRepositoryPipeline(text, 'keelson.yaml');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).to.match(/line 4: kubernetes\.copyImage: is operator-only .*--config/);
+    expect(message).to.match(/line 5: kubernetes\.builderImage: is operator-only .*--config/);
+    expect(message).not.to.contain('localhost:32000');
+    expect(parseRepositoryPipeline('kubernetes:\n  builder: buildah\n', 'keelson.yaml').kubernetes).to.not.have.any.keys('copyImage', 'builderImage');
+  });
+
   it('names operator-only keys in a repository keelson.yaml as such, with their lines', () => {
     const text = 'steps: [make]\npassEnv: [GITHUB_TOKEN]\nregistryConfig: /etc/keelson/registry.yaml\nstepz: []\n';
     let message = '';
