@@ -115,7 +115,9 @@ describe('KubernetesExecutor against a kwok cluster', function () {
     const req = testRequest(fixture.source, { build: { image: 'team/app' }, kubernetes: { template: '../failing-builder.yaml' } });
     const result = await new KubernetesExecutor({ kubeConfig: cluster.kubeConfig() }).execute(req);
     expect(result).to.include({ ok: false, reason: 'InvalidPipeline' });
-    expect(result.message).to.contain('must be a file inside the repository');
+    expect(result.message).to.contain('kubernetes.template "../failing-builder.yaml": leads out of the repository');
+    // Refused before anything was created in the cluster.
+    expect(await core.readNamespace({ name: req.namespace }).then(() => 'exists', () => 'none')).to.equal('none');
   });
 
   it('refuses a source tree over maxSourceBytes before copying anything', async () => {
