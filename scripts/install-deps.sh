@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what keelson needs on a fresh Debian machine and builds it.
 #   scripts/install-deps.sh          git and buildah with runc (its default isolation: without it every
-#                                    Dockerfile RUN fails with "exec: no command"), npm packages, dist/
+#                                    Dockerfile RUN fails with "exec: no command"), npm packages, dist/,
+#                                    and the `keelson` command on PATH (npm install -g of this checkout)
 #   scripts/install-deps.sh --test   also what the test suite runs for real: a registry, Redis,
 #                                    RabbitMQ, Chromium, busybox for scratch images, the Go-built
 #                                    test cluster (kube-apiserver, controller-manager, scheduler,
@@ -40,6 +41,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
+# The `keelson` command, from any directory: npm links this checkout into its global prefix
+# (`npm prefix -g`, e.g. /usr/bin/keelson; NPM_CONFIG_PREFIX chooses another). Keep the checkout.
+npm_sudo=""; [ -w "$(npm prefix -g)" ] || [ "$(id -u)" -eq 0 ] || npm_sudo="sudo"
+$npm_sudo npm install -g --no-audit --no-fund --loglevel=error . >/dev/null
 
 if [ "${1:-}" = "--test" ]; then
   # Go >= 1.26 builds the test cluster (machines of this kind ship it; Debian's golang-go is too old).

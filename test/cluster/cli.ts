@@ -2,8 +2,8 @@
  * A test cluster for poking at by hand (`npm run cluster:up` / `npm run cluster:down`): the same
  * kwok cluster the integration tests start (test/support/cluster.ts), kept running after the
  * command ends. State lives in `${XDG_CACHE_HOME:-~/.cache}/keelson-test-cluster/manual`; `up`
- * prints `KUBECONFIG=<path>` as its last line, so `eval "$(npm run -s cluster:up | tail -1)"`
- * points kubectl at it. A second `up` reuses a running cluster.
+ * prints where kubectl is, then `export KUBECONFIG=<path> PATH=<kubectl's dir>:"$PATH"` as its last
+ * line, so `eval "$(npm run -s cluster:up | tail -1)"` points the test cluster's kubectl at it. A second `up` reuses a running cluster.
  *
  * `up --real-node` starts the cluster of test/support/real-node.ts instead: a real kubelet node
  * (containerd, runc) beside one fake node, everything inside a network namespace, the API server
@@ -35,7 +35,7 @@ async function upRealNode(): Promise<void> {
   if (await isUp(realKubeconfig)) {
     console.log(`cluster ${REAL_NAME} is already running`);
     console.log(await readFile(join(realStateDir, 'usage.txt'), 'utf8').catch(() => ''));
-    console.log(`KUBECONFIG=${realKubeconfig}`);
+    console.log(await shellLine(realKubeconfig));
     return;
   }
   await downRealNode();
@@ -55,7 +55,7 @@ async function upRealNode(): Promise<void> {
   await writeFile(join(realStateDir, 'usage.txt'), `${usage}\n`);
   console.log(`cluster ${REAL_NAME} started in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   console.log(usage);
-  console.log(`KUBECONFIG=${realKubeconfig}`);
+  console.log(await shellLine(realKubeconfig));
 }
 
 async function downRealNode(): Promise<void> {
@@ -78,7 +78,7 @@ function spawnAgent(kubeconfig: string, dir: string, logFile: string): void {
 async function up(): Promise<void> {
   if (await isUp(kubeconfigPath)) {
     console.log(`cluster ${NAME} is already running`);
-    console.log(`KUBECONFIG=${kubeconfigPath}`);
+    console.log(await shellLine(kubeconfigPath));
     return;
   }
   await down();
@@ -89,7 +89,7 @@ async function up(): Promise<void> {
   await writeFile(marker, `${NAME}\n`);
   console.log(`cluster ${NAME} started in ${((Date.now() - started) / 1000).toFixed(1)} s; exec into a pod runs in ${join(workdir, 'ns', '<namespace>', 'exec')}`);
   console.log(`stop it with: npm run cluster:down`);
-  console.log(`KUBECONFIG=${kubeconfigPath}`);
+  console.log(await shellLine(kubeconfigPath));
 }
 
 async function down(): Promise<void> {
@@ -97,6 +97,13 @@ async function down(): Promise<void> {
   await deleteClusterIn(workdir, NAME);
   await rm(stateDir, { recursive: true, force: true });
   if (wasUp) console.log(`cluster ${NAME} stopped`);
+}
+
+/** The last line: where kubectl is, and a line for `eval` that sets KUBECONFIG and puts that kubectl on PATH. */
+async function shellLine(kubeconfig: string): Promise<string> {
+  const { binDir } = await ensureClusterBinaries();
+  const quote = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;
+  return `kubectl: ${join(binDir, 'kubectl')}\nexport KUBECONFIG=${quote(kubeconfig)} PATH=${quote(binDir)}:"$PATH"`;
 }
 
 async function isUp(kubeconfig: string): Promise<boolean> {
