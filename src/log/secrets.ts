@@ -8,6 +8,8 @@
 const secrets = new Set<string>();
 /** Every form to hide, longest first (so a longer form is replaced before a shorter one inside it). */
 let patterns: string[] = [];
+/** The patterns by their first character, for finding a possible beginning at the end of a chunk. */
+let byFirstChar = new Map<string, string[]>();
 let longest = 0;
 const REDACTED = '[REDACTED]';
 /** Encoded forms shorter than this are not hidden: they would match ordinary text. */
@@ -22,6 +24,8 @@ export function registerSecret(value: string | undefined | null): void {
   for (const form of encodedForms(value)) forms.add(form);
   patterns = [...forms].sort((a, b) => b.length - a.length);
   longest = patterns[0]?.length ?? 0;
+  byFirstChar = new Map();
+  for (const pattern of patterns) byFirstChar.set(pattern[0]!, [...(byFirstChar.get(pattern[0]!) ?? []), pattern]);
 }
 
 /**
@@ -92,10 +96,11 @@ export class StreamRedactor {
 
 /** Length of the longest end of `text` that is a proper beginning of some pattern. */
 function heldBack(text: string): number {
-  const window = Math.min(text.length, longest - 1);
-  for (let length = window; length > 0; length--) {
-    const end = text.slice(text.length - length);
-    if (patterns.some((pattern) => pattern.length > length && pattern.startsWith(end))) return length;
+  for (let start = Math.max(0, text.length - (longest - 1)); start < text.length; start++) {
+    const candidates = byFirstChar.get(text[start]!);
+    if (!candidates) continue;
+    const length = text.length - start;
+    if (candidates.some((pattern) => pattern.length > length && text.startsWith(pattern.slice(0, length), start))) return length;
   }
   return 0;
 }
