@@ -1,68 +1,24 @@
 import { expect } from 'chai';
-import { createServer, type Server } from 'node:http';
-import { request } from 'undici';
 import { Duration } from '../../../src/domain/index.js';
 import { RegistryClient, RegistryRateLimitedError, RegistryResponseError } from '../../../src/registry/index.js';
 import { pushImage } from '../../support/images.js';
+import { startRegistryProxy, type RegistryProxy } from '../../support/registry-proxy.js';
 import { startRegistry, type RunningRegistry } from '../../support/registry.js';
-
-/**
- * A fault-injecting proxy in front of the real registry (the toxiproxy idea): the next answers
- * queued in `faults` replace the registry's, everything else is forwarded unchanged. Registries
- * do not rate-limit on demand, so this is how 429/503 handling meets a real registry.
- */
-interface Fault {
-  readonly status: number;
-  readonly headers?: Record<string, string>;
-}
-
-async function startFaultProxy(target: string): Promise<{ host: string; faults: Fault[]; seen: string[]; server: Server }> {
-  const faults: Fault[] = [];
-  const seen: string[] = [];
-  const server = createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const fault = faults.shift();
-    if (fault) {
-      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers })
-        .end(JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: `injected ${fault.status}` }] }));
-      return;
-    }
-    void (async () => {
-      const answer = await request(`${target}${req.url}`, {
-        method: req.method as 'GET' | 'HEAD',
-        headers: { accept: req.headers.accept ?? '*/*' },
-      });
-      const body = Buffer.from(await answer.body.arrayBuffer());
-      const headers: Record<string, string> = { 'ratelimit-limit': '100;w=21600', 'ratelimit-remaining': '42' };
-      for (const name of ['content-type', 'docker-content-digest', 'link', 'content-length']) {
-        const value = answer.headers[name];
-        if (typeof value === 'string') headers[name] = value;
-      }
-      res.writeHead(answer.statusCode, headers).end(req.method === 'HEAD' ? undefined : body);
-    })().catch((error: Error) => res.writeHead(502).end(error.message));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const address = server.address();
-  return { host: `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`, faults, seen, server };
-}
 
 describe('RegistryClient retries against a real registry behind a fault-injecting proxy', function () {
   this.timeout(120_000);
   let registry: RunningRegistry | undefined;
-  let proxy: Awaited<ReturnType<typeof startFaultProxy>> | undefined;
+  let proxy: RegistryProxy | undefined;
   let digest: string;
   let client: RegistryClient;
 
   before(async () => {
     registry = await startRegistry();
     digest = await pushImage(registry, 'team/flaky', 'v1', { content: 'flaky v1' });
-    proxy = await startFaultProxy(registry.url);
+    proxy = await startRegistryProxy(registry.url);
   });
   after(async () => {
-    if (proxy) {
-      proxy.server.closeAllConnections();
-      await new Promise((resolve) => proxy!.server.close(resolve));
-    }
+    await proxy?.close();
     await registry?.stop();
   });
   // A client per test: a 429 that asks for an hour keeps that client away from the registry for an hour.
