@@ -37,9 +37,14 @@ export const CLI_ENTRY: readonly string[] = (() => {
 })();
 
 /** Runs the real CLI entry point as a child process, as a user would; never rejects on exit status. */
-export function runKeelson(args: readonly string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+export function runKeelson(args: readonly string[], options: {
+  stdin?: string; env?: NodeJS.ProcessEnv; cwd?: string;
+  /** A command the CLI runs under, e.g. nsenter into a test cluster's network namespace */
+  prefix?: readonly string[];
+} = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI_ENTRY, ...args], {
+    const [file, ...rest] = [...(options.prefix ?? []), process.execPath, ...CLI_ENTRY, ...args];
+    const child = spawn(file!, rest, {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, KEELSON_LOG_LEVEL: 'silent', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -343,7 +343,9 @@ function jobFailure(job: string, pods: readonly V1Pod[]): ExecutionResult {
     const problem = podProblem(pod);
     if (problem) return { ok: false, reason: RunReason.BuildFailed, message: `builder Job ${job} failed: ${problem}` };
   }
-  const terminated = failed.flatMap((p) => p.status?.containerStatuses ?? []).map((c) => c.state?.terminated).find((t) => t && t.exitCode !== 0);
+  // A builder that builds in an init container (buildah's template) fails there, before the main one starts.
+  const terminated = failed.flatMap((p) => [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])])
+    .map((c) => c.state?.terminated).find((t) => t && t.exitCode !== 0);
   const detail = terminated?.message?.trim() ? `: ${terminated.message.trim().split('\n').slice(-3).join(' ')}` : '';
   return {
     ok: false, reason: RunReason.BuildFailed,
