@@ -18,7 +18,7 @@ export interface BuilderJobProblem {
 
 /**
  * What a builder Job rendered for a repository's own pipeline asks for beyond an ordinary pod:
- * privileged containers (or an unmasked /proc), host namespaces and host ports, hostPath
+ * privileged containers (or an unmasked /proc, or seccomp/AppArmor/SELinux switched off), host namespaces and host ports, hostPath
  * volumes, added capabilities, a service account other than the namespace's default. Each is a
  * problem unless `allowed` holds its privilege. Reads the object as rendered (plain YAML), so a
  * field the API server would accept under another spelling is not missed: the pod template is
@@ -34,6 +34,7 @@ export function builderJobProblems(job: unknown, allowed: ReadonlySet<BuilderPri
     if (pod[field] === true) add('hostNamespaces', `spec.template.spec.${field}`);
   }
   if (pod.hostUsers === true) add('hostNamespaces', 'spec.template.spec.hostUsers');
+  unconfined(obj(pod.securityContext), 'spec.template.spec.securityContext').forEach((where) => add('privileged', where));
   for (const field of ['serviceAccountName', 'serviceAccount'] as const) {
     const name = pod[field];
     if (typeof name === 'string' && name !== '' && name !== 'default') add('serviceAccount', `spec.template.spec.${field}`);
@@ -47,6 +48,7 @@ export function builderJobProblems(job: unknown, allowed: ReadonlySet<BuilderPri
       const security = obj(container.securityContext) ?? {};
       if (security.privileged === true) add('privileged', `${where}.securityContext.privileged`);
       if (security.procMount === 'Unmasked') add('privileged', `${where}.securityContext.procMount`);
+      unconfined(security, `${where}.securityContext`).forEach((path) => add('privileged', path));
       const capabilities = obj(security.capabilities);
       if (Array.isArray(capabilities?.add) && capabilities.add.length > 0) add('capabilities', `${where}.securityContext.capabilities.add`);
       list(container.ports).forEach((port, p) => {
@@ -55,4 +57,14 @@ export function builderJobProblems(job: unknown, allowed: ReadonlySet<BuilderPri
     });
   }
   return problems;
+}
+
+/** Switching off the kernel's confinement (seccomp, AppArmor, SELinux's super-privileged type) is as good as privileged. */
+function unconfined(security: Obj | undefined, where: string): string[] {
+  if (!security) return [];
+  const found: string[] = [];
+  if (obj(security.seccompProfile)?.type === 'Unconfined') found.push(`${where}.seccompProfile`);
+  if (obj(security.appArmorProfile)?.type === 'Unconfined') found.push(`${where}.appArmorProfile`);
+  if (obj(security.seLinuxOptions)?.type === 'spc_t') found.push(`${where}.seLinuxOptions`);
+  return found;
 }

@@ -11,6 +11,9 @@ describe('builder Job of a repository pipeline', () => {
   const cases: Array<[string, Record<string, unknown>, BuilderPrivilege]> = [
     ['a privileged container', { containers: [{ name: 'b', securityContext: { privileged: true } }] }, 'privileged'],
     ['an unmasked /proc', { initContainers: [{ name: 'i', securityContext: { procMount: 'Unmasked' } }] }, 'privileged'],
+    ['an unconfined seccomp profile', { securityContext: { seccompProfile: { type: 'Unconfined' } } }, 'privileged'],
+    ['an unconfined AppArmor profile', { containers: [{ name: 'b', securityContext: { appArmorProfile: { type: 'Unconfined' } } }] }, 'privileged'],
+    ['the super-privileged SELinux type', { containers: [{ name: 'b', securityContext: { seLinuxOptions: { type: 'spc_t' } } }] }, 'privileged'],
     ['the host network', { hostNetwork: true }, 'hostNamespaces'],
     ['the host PID namespace', { hostPID: true }, 'hostNamespaces'],
     ['the host IPC namespace', { hostIPC: true }, 'hostNamespaces'],
