@@ -4,7 +4,7 @@ import type { StateStore } from '../store/index.js';
 import { WatchState } from './schema.js';
 import type { HeadReader, WatchSpec } from './types.js';
 import { createHeadReader } from './watcher.js';
-import { DEFAULT_BRANCH_KEY, parseWatchSpec } from './watch-spec.js';
+import { DEFAULT_BRANCH_KEY, parseWatchSpec, repoDisplay } from './watch-spec.js';
 
 /** A watch with its branch resolved, and the keys other spellings of it were recorded under. */
 export interface ResolvedWatch {
@@ -43,7 +43,13 @@ export async function resolveWatch(spec: WatchSpec, readerFor: (spec: WatchSpec)
     key: `${repositoryKey(spec)}^${branch}`,
     display: `${spec.display}^${branch}`,
   };
-  return { spec: resolved, aliases: branch === defaultBranch ? [defaultKey] : [] };
+  // A `file://` watch was once keyed by its URL rather than by the directory's path.
+  const url = spec.kind === 'remote' && repositoryKey(spec) !== repoDisplay(spec) ? repoDisplay(spec) : undefined;
+  const aliases = [
+    ...(branch === defaultBranch ? [defaultKey] : []),
+    ...(url ? [`${url}^${branch}`, ...(branch === defaultBranch ? [`${url}^${DEFAULT_BRANCH_KEY}`] : [])] : []),
+  ];
+  return { spec: resolved, aliases };
 }
 
 /**

@@ -74,4 +74,16 @@ describe('one repository, one watch identity, whatever the spelling', function (
     const listed = await runKeelson(['runs', '-o', 'name', '--watch', `${repo}^main`, '--state-dir', stateDir]);
     expect(listed.stdout).to.equal('20250101-000000-abcdef\n');
   });
+
+  it('takes over the state an older version recorded under the file:// URL of the repository', async () => {
+    const marker = path.join(scratch, 'ran');
+    const commit = await commitFile(repo, 'a.txt', 'one');
+    const store = await FileStore.open({ stateDir });
+    await store.setState(`watch:${fileUrl(repo)}^main`, { commit, branch: 'main', ok: true, at: new Date().toISOString() });
+    await store.close();
+    const watched = await runKeelson(['watch', fileUrl(repo), '--once', '--step', `echo x >> ${marker}`, '--state-dir', stateDir]);
+    expect(watched.status, watched.stderr).to.equal(0);
+    expect(watched.stderr).to.contain('nothing new');
+    expect(await lines(marker), 'not built again').to.deep.equal([]);
+  });
 });
