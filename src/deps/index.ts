@@ -4,4 +4,6 @@ export { parseDependencies, DependencyItem, DEPENDENCIES_ANNOTATION, DEPENDENCY_
 export { serviceEnv, envName } from './endpoints.js';
 export { changeLease, type LeaseChange } from './leases.js';
 export { findOwnWorkload } from './own-workload.js';
+export { DependencyTracker, type DependencyView } from './tracker.js';
+export { recordCiResult } from './ci-result.js';
 export { DependencyNotFoundError, DependencyTimeoutError, WorkloadUnknownError } from './errors.js';

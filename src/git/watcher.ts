@@ -57,6 +57,10 @@ export interface WatchStatus {
   readonly lastError?: string;
   /** The wait before the next poll caused by failures, without jitter; 0 when healthy */
   readonly backoffMs: number;
+  /** `@every 30s` or the cron line the watches are polled on */
+  readonly schedule: string;
+  /** ISO-8601 time of the next scheduled poll; absent while a poll runs or when stopped */
+  readonly nextCheckAt?: string;
 }
 
 interface Run {
@@ -79,6 +83,8 @@ interface Watch {
   lastError?: string;
   polling?: Promise<boolean>;
   timer?: NodeJS.Timeout;
+  /** Epoch ms the timer fires at */
+  nextAt?: number;
 }
 
 /** The default HeadReader for a spec. */
@@ -203,6 +209,8 @@ export class GitWatcher {
       failures: w.failures,
       lastError: w.lastError,
       backoffMs: backoffMs(w.failures, this.schedule.intervalMs(), this.maxBackoffMs),
+      schedule: this.schedule.text,
+      ...(w.timer && w.nextAt !== undefined ? { nextCheckAt: new Date(w.nextAt).toISOString() } : {}),
     }));
   }
 
@@ -212,8 +220,10 @@ export class GitWatcher {
     const jitterCap = this.jitter * interval;
     const jitter = this.random() * (this.schedule.kind === 'cron' ? Math.min(jitterCap, this.maxCronJitterMs) : jitterCap);
     const delay = Math.max(this.schedule.nextDelayMs() + jitter, backoffMs(watch.failures, interval, this.maxBackoffMs));
+    watch.nextAt = Date.now() + delay;
     watch.timer = setTimeout(() => {
       watch.timer = undefined;
+      watch.nextAt = undefined;
       void this.pollWatch(watch).finally(() => this.scheduleNext(watch));
     }, delay);
   }

@@ -7,6 +7,7 @@ import { isKeelsonError, messageOf } from '../errors.js';
 import type { ExecutionResult, Executor } from '../executor/index.js';
 import { readTreeFile, TreePathError } from '../git/index.js';
 import { StreamRedactor, type Logger } from '../log/index.js';
+import { runQueueLength } from '../metrics/index.js';
 import { RunReason, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/index.js';
 import type { PipelineEvent, PipelineOutcome, SourceMaterializer } from './types.js';
 
@@ -98,15 +99,18 @@ export class PipelineRunner {
     await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting for a worker', retryOf, skippedCommits: event.skipped.length > 0 ? event.skipped : undefined });
     const log = logger.child({ run: id, watch: event.watch.key, commit: event.commit.slice(0, 12) });
     let release: () => void;
+    runQueueLength.inc();
     try {
       release = await this.slots.acquire(signal);
     } catch {
+      runQueueLength.dec();
       const [phase, reason, message] = isSuperseded(signal.reason)
         ? ['cancelled', RunReason.Superseded, `${signal.reason.message} before it started`] as const
         : ['interrupted', RunReason.Shutdown, 'keelson was stopped before this run started'] as const;
       await this.options.onRunFinished?.(await store.transitionRun(id, phase, reason, message));
       return { ok: false, runId: id };
     }
+    runQueueLength.dec();
     try {
       return await this.runStarted(event, id, log, signal);
     } finally {

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { Duration } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { recordRegistryCheck } from '../metrics/index.js';
 import type { StateStore } from '../store/index.js';
 import { parseSchedule, type Schedule } from './schedule.js';
 import { StoredBaselines, type TargetBaseline } from './schema.js';
@@ -409,7 +410,11 @@ export class RegistryWatcher {
     const check = new AbortController();
     const stop = () => check.abort(lifecycle.reason);
     lifecycle.addEventListener('abort', stop, { once: true });
-    const timer = setTimeout(() => check.abort(new Error(`no answer within ${this.checkTimeoutMs / 1000}s`)), this.checkTimeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      check.abort(new Error(`no answer within ${this.checkTimeoutMs / 1000}s`));
+    }, this.checkTimeoutMs);
     const signal = check.signal;
     let observed: { tags: string[] } | { digest: string };
     try {
@@ -419,12 +424,14 @@ export class RegistryWatcher {
         : { digest: await this.reader.manifestDigest(job.repository, job.tag!, { signal }) };
     } catch (error) {
       if (lifecycle.aborted) return []; // stopping: not the registry's fault
+      recordRegistryCheck(error, timedOut);
       this.failed(job, error);
       return [];
     } finally {
       clearTimeout(timer);
       lifecycle.removeEventListener('abort', stop);
     }
+    recordRegistryCheck();
     const now = this.now();
     job.failures = 0;
     job.lastError = undefined;

@@ -2,19 +2,22 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Duration } from '../domain/index.js';
 import { messageOf } from '../errors.js';
 import { silentLogger, type Logger } from '../log/index.js';
+import { approvalsPending, pushToRolloutSeconds, rolloutFailuresTotal, rolloutsTotal } from '../metrics/index.js';
 import type { StateStore } from '../store/index.js';
+import { CI_RESULT_ANNOTATION, CiResultAnnotation, TraceBook, type RolloutTrace } from '../trace/index.js';
 import { ApprovalBook, approvalStatus, describeChanges, type Approval } from './approvals.js';
-import { WorkloadDiscovery } from './discovery.js';
+import { WorkloadDiscovery, type WorkloadListener } from './discovery.js';
 import { AnnotationError } from './errors.js';
 import { patchOnFreshState, WorkloadApi } from './kube.js';
-import { readHold } from './lease.js';
+import { HOLD_ANNOTATION, readHold } from './lease.js';
 import { buildImagePatch, containersOf, type KubeWorkload } from './patch.js';
-import { chooseTag, decideContainer, runningDigests, watchedImages, type ContainerImage } from './plan.js';
+import { chooseTag, decideContainer, runningDigests, splitImage, watchedImages, type ContainerImage } from './plan.js';
 import { isManaged, readWorkloadSettings, type WorkloadSettings } from './schema.js';
 import { computeTargets } from './targets.js';
 import {
   RolloutOutcome, workloadKey, type ContainerChange, type DigestResolver, type ImageEventSource, type ImageTarget,
-  type ImageUpdate, type RolloutRecord, type RolloutResult, type WorkloadImageTarget, type WorkloadKind, type WorkloadRef,
+  type ImageUpdate, type RolloutRecord, type RolloutResult, type WorkloadImageTarget, type WorkloadImageView, type WorkloadKind,
+  type WorkloadRef, type WorkloadView,
 } from './types.js';
 
 export interface RolloutControllerOptions {
@@ -35,6 +38,8 @@ export interface RolloutControllerOptions {
   readonly now?: () => Date;
   /** Told every applied update and every new approval request (notifications). Must not throw. */
   readonly onResult?: (result: RolloutResult) => void;
+  /** Also told every workload the discovery sees, followed or not (the dependency tracker). Must not throw. */
+  readonly observers?: readonly WorkloadListener[];
 }
 
 const DEFAULTS = {
@@ -45,13 +50,15 @@ const DEFAULTS = {
 
 /** Prefixes of the metadata that change what the controller does with a workload. */
 const WATCHED_PREFIXES = ['keel.sh/', 'keelson.dev/'];
-const IGNORED_KEYS = new Set(['keel.sh/update-time', 'keelson.dev/update-time']);
+const IGNORED_KEYS = new Set(['keel.sh/update-time', 'keelson.dev/update-time', CI_RESULT_ANNOTATION]);
 
 interface Tracked {
   readonly ref: WorkloadRef;
   readonly fingerprint: string;
   readonly settings?: WorkloadSettings;
   readonly images: readonly ContainerImage[];
+  /** The hold annotation as last seen, read when asked who holds it */
+  readonly hold?: string;
 }
 
 export function rolloutRecordKey(ref: WorkloadRef): string {
@@ -100,6 +107,13 @@ export class RolloutController {
   private readonly latest = new Map<string, ImageUpdate>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly recheckTimers = new Map<string, NodeJS.Timeout>();
+  /** The last decision per workload, for the status page */
+  private readonly decisions = new Map<string, RolloutResult & { at: string }>();
+  /** The rollout record per workload as last written or read, so a page view reads the store once per workload */
+  private readonly records = new Map<string, RolloutRecord | null>();
+  /** The ci-result annotation last recorded per workload */
+  private readonly ciSeen = new Map<string, string>();
+  private readonly traces: TraceBook;
   private discovery: WorkloadDiscovery | undefined;
   private unsubscribe: (() => void) | undefined;
   private approvalTimer: NodeJS.Timeout | undefined;
@@ -111,6 +125,7 @@ export class RolloutController {
     if (!options.store) throw new TypeError('RolloutController: store is required');
     this.api = new WorkloadApi(options.kubeConfig);
     this.approvals = new ApprovalBook(options.store);
+    this.traces = new TraceBook(options.store);
     this.logger = (options.logger ?? silentLogger()).child({ part: 'rollout' });
     this.now = options.now ?? DEFAULTS.now;
   }
@@ -118,9 +133,16 @@ export class RolloutController {
   /** Lists the workloads once, then follows them; subscribes to the image source; starts the approval checks. */
   async start(): Promise<void> {
     this.stopping = false;
+    const observers = this.options.observers ?? [];
     this.discovery = new WorkloadDiscovery(this.options.kubeConfig, this.options.namespaces ?? DEFAULTS.namespaces, {
-      upsert: (kind, workload) => this.upsert(kind, workload),
-      remove: (kind, workload) => this.remove(kind, workload),
+      upsert: (kind, workload) => {
+        for (const observer of observers) observer.upsert(kind, workload);
+        this.upsert(kind, workload);
+      },
+      remove: (kind, workload) => {
+        for (const observer of observers) observer.remove(kind, workload);
+        this.remove(kind, workload);
+      },
     }, this.logger);
     await this.discovery.start();
     // Awaited by the source, so the registry watcher moves its baseline past an update only when
@@ -187,9 +209,46 @@ export class RolloutController {
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Keys (`namespace/kind/name`) of the workloads being followed, with the error of those skipped. */
-  workloads(): Array<{ key: string; error?: string }> {
-    return [...this.tracked.entries()].map(([key, t]) => ({ key, ...(t.settings ? {} : { error: 'invalid annotations' }) })).sort((a, b) => a.key.localeCompare(b.key));
+  /**
+   * The workloads being followed, for the status page: policy, each watched container's image,
+   * the candidate it would roll to, the last rollout, who holds it and the last decision.
+   */
+  async workloads(): Promise<WorkloadView[]> {
+    const now = this.now();
+    const keys = [...this.tracked.keys()].sort();
+    return Promise.all(keys.map(async (key) => {
+      const t = this.tracked.get(key)!;
+      const record = await this.recordOf(t.ref).catch(() => undefined);
+      const decision = this.decisions.get(key);
+      const pending = decision && PENDING_OUTCOMES.has(decision.outcome) ? decision : undefined;
+      const images = t.images.map((image): WorkloadImageView => {
+        const change = pending?.changes.find((c) => c.container === image.container && c.init === image.init && c.from === image.image);
+        const applied = record?.containers[image.container];
+        // Adopting a baseline also writes the record; only what keelson patched counts as a rollout.
+        const rolled = applied && record.lastChanges.some((c) => c.container === image.container && c.to === applied.image);
+        return {
+          container: image.init ? `init:${image.container}` : image.container,
+          current: image.image,
+          ...(change ? { candidate: change.to, candidateReason: pending!.outcome } : {}),
+          ...(rolled ? { rolledOut: applied } : {}),
+        };
+      });
+      const holders = t.hold === undefined ? [] : readHold({ [HOLD_ANNOTATION]: t.hold }, now).holders;
+      const s = t.settings;
+      return {
+        key,
+        images,
+        ...(s ? { policy: s.policy.text, approvals: s.approvals, ...(s.trigger === 'poll' ? { pollSchedule: s.pollSchedule } : {}) } : { error: 'invalid annotations: see the keelson log and the workload\'s events' }),
+        ...(holders.length > 0 ? { heldBy: holders } : {}),
+        ...(decision ? { lastDecision: { outcome: decision.outcome, message: decision.message, at: decision.at } } : {}),
+      };
+    }));
+  }
+
+  private async recordOf(ref: WorkloadRef): Promise<RolloutRecord | undefined> {
+    const key = workloadKey(ref);
+    if (!this.records.has(key)) this.records.set(key, (await this.options.store.getState<RolloutRecord>(rolloutRecordKey(ref))) ?? null);
+    return this.records.get(key) ?? undefined;
   }
 
   /**
@@ -209,7 +268,9 @@ export class RolloutController {
   async checkApprovals(): Promise<RolloutResult[]> {
     const now = this.now();
     const results: RolloutResult[] = [];
-    for (const approval of await this.approvals.list()) {
+    const approvals = await this.approvals.list();
+    approvalsPending.set(approvals.filter((a) => approvalStatus(a, now) === 'pending').length);
+    for (const approval of approvals) {
       const status = approvalStatus(approval, now);
       if (status === 'approved') {
         results.push(this.told(await this.enqueue(workloadKey(approval.workload), () => this.applyApproved(approval))));
@@ -226,8 +287,15 @@ export class RolloutController {
     return results;
   }
 
-  /** Passes applied updates and new approval requests on; other outcomes are only logged. */
+  /** Counts every decision; passes applied updates and new approval requests on; other outcomes are only logged. */
   private told(outcome: RolloutResult): RolloutResult {
+    rolloutsTotal.inc({ outcome: outcome.outcome });
+    if (outcome.outcome === RolloutOutcome.Failed) rolloutFailuresTotal.inc();
+    const key = workloadKey(outcome.workload);
+    // "Nothing to do" for one update says nothing about another still pending for the same workload.
+    if (this.tracked.has(key) && (outcome.changes.length > 0 || !PENDING_OUTCOMES.has(this.decisions.get(key)?.outcome ?? RolloutOutcome.UpToDate))) {
+      this.decisions.set(key, { ...outcome, at: this.now().toISOString() });
+    }
     if (outcome.outcome === RolloutOutcome.Applied || outcome.outcome === RolloutOutcome.AwaitingApproval || outcome.outcome === RolloutOutcome.Failed) {
       try {
         this.options.onResult?.(outcome);
@@ -253,6 +321,11 @@ export class RolloutController {
     const key = workloadKey(ref);
     const annotations = workload.metadata?.annotations;
     const labels = workload.metadata?.labels;
+    const ciResult = annotations?.[CI_RESULT_ANNOTATION];
+    if (ciResult !== undefined && this.ciSeen.get(key) !== ciResult) {
+      this.ciSeen.set(key, ciResult);
+      void this.enqueue(key, () => this.traceCi(ref, ciResult));
+    }
     if (!isManaged(annotations, labels)) {
       if (this.tracked.delete(key)) this.publishTargets();
       return;
@@ -270,7 +343,10 @@ export class RolloutController {
       this.logger.error({ workload: key, field: error.field, err: error.message }, 'workload skipped: bad annotation');
       void this.api.recordEvent(ref, workload, 'InvalidAnnotation', error.message, 'Warning');
     }
-    this.tracked.set(key, { ref, fingerprint, ...(settings ? { settings } : {}), images: settings ? watchedImages(kind, workload, settings) : [] });
+    const hold = annotations?.[HOLD_ANNOTATION];
+    this.tracked.set(key, {
+      ref, fingerprint, ...(settings ? { settings } : {}), images: settings ? watchedImages(kind, workload, settings) : [], ...(hold !== undefined ? { hold } : {}),
+    });
     this.publishTargets();
     if (settings) this.replay(key);
   }
@@ -282,7 +358,46 @@ export class RolloutController {
     const timer = this.recheckTimers.get(key);
     if (timer) clearTimeout(timer);
     this.recheckTimers.delete(key);
+    this.decisions.delete(key);
+    this.records.delete(key);
+    this.ciSeen.delete(key);
     if (this.tracked.delete(key)) this.publishTargets();
+  }
+
+  /**
+   * The result `keelson ci` left on a workload (keelson.dev/ci-result), added to the trace of the
+   * digest it ran: the one its runtime reported, else the one keelson last rolled that image to.
+   */
+  private async traceCi(ref: WorkloadRef, text: string): Promise<void> {
+    const key = workloadKey(ref);
+    let parsed;
+    try {
+      parsed = CiResultAnnotation.safeParse(JSON.parse(text));
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed?.success) {
+      this.logger.warn({ workload: key, annotation: CI_RESULT_ANNOTATION }, 'ignoring an unreadable ci result');
+      return;
+    }
+    const result = parsed.data;
+    const record = await this.recordOf(ref).catch(() => undefined);
+    const digests = new Set<string>();
+    for (const image of result.images) {
+      const applied = record?.containers[image.container];
+      const digest = image.digest ?? splitImage(image.container, false, image.image)?.digest ?? (applied?.image === image.image ? applied.digest : undefined);
+      if (digest) digests.add(digest);
+    }
+    if (digests.size === 0) {
+      this.logger.info({ workload: key, run: result.run }, 'ci result names no digest keelson knows; not traced');
+      return;
+    }
+    try {
+      for (const digest of digests) await this.traces.recordCi(digest, { workload: key, run: result.run, exitCode: result.exitCode, finishedAt: result.finishedAt });
+      this.logger.info({ workload: key, run: result.run, exitCode: result.exitCode, digests: [...digests] }, 'ci result traced');
+    } catch (error) {
+      this.logger.error({ workload: key, err: messageOf(error) }, 'recording the ci result failed');
+    }
   }
 
   /**
@@ -308,7 +423,7 @@ export class RolloutController {
       // Serialised per repository: two updates at once must not drop each other.
       await this.enqueue(key, async () => {
         const stored = (await this.options.store.getState<ImageUpdate[]>(key)) ?? [];
-        const kept = stored.filter((u) => u.tag !== update.tag).concat([{ ...update, tags: undefined }]).slice(-LATEST_PER_REPOSITORY);
+        const kept = stored.filter((u) => u.tag !== update.tag).concat([{ ...update, tags: undefined, seenAt: undefined }]).slice(-LATEST_PER_REPOSITORY);
         await this.options.store.setState<ImageUpdate[]>(key, kept);
       });
     } catch (error) {
@@ -400,7 +515,7 @@ export class RolloutController {
         return { patch: buildImagePatch(ref.kind, fresh.metadata?.resourceVersion, changes, now), result: { changes, approvalId } };
       });
       if (!done) return outcome ?? result(ref, RolloutOutcome.Gone, 'workload not found');
-      return await this.committed(ref, done.workload, done.result.changes, done.result.approvalId, log);
+      return await this.committed(ref, done.workload, done.result.changes, done.result.approvalId, log, update.seenAt);
     } catch (error) {
       log.error({ err: messageOf(error) }, 'rollout failed');
       return result(ref, RolloutOutcome.Failed, messageOf(error));
@@ -488,16 +603,45 @@ export class RolloutController {
   }
 
   /** After a successful patch: the store record (so it is never repeated), the event, the log line. */
-  private async committed(ref: WorkloadRef, workload: KubeWorkload, changes: readonly ContainerChange[], approvalId: string | undefined, log: Logger): Promise<RolloutResult> {
-    const now = this.now().toISOString();
+  private async committed(ref: WorkloadRef, workload: KubeWorkload, changes: readonly ContainerChange[], approvalId: string | undefined, log: Logger, seenAt?: string): Promise<RolloutResult> {
+    const at = this.now();
+    const now = at.toISOString();
+    if (seenAt !== undefined && Number.isFinite(Date.parse(seenAt))) pushToRolloutSeconds.observe(Math.max(0, (at.getTime() - Date.parse(seenAt)) / 1000));
     const record = await this.options.store.getState<RolloutRecord>(rolloutRecordKey(ref));
     const containers = { ...(record?.containers ?? {}) };
     for (const c of changes) containers[c.container] = { image: c.to, ...(c.digest ? { digest: c.digest } : {}), at: now };
-    await this.options.store.setState<RolloutRecord>(rolloutRecordKey(ref), { containers, lastChanges: changes, updatedAt: now });
+    const written: RolloutRecord = { containers, lastChanges: changes, updatedAt: now };
+    await this.options.store.setState<RolloutRecord>(rolloutRecordKey(ref), written);
+    this.records.set(workloadKey(ref), written);
+    await this.traceRollout(ref, changes, approvalId, now, log);
     if (approvalId) await this.approvals.remove(approvalId);
     const message = `image updated: ${describeChanges(changes)}`;
     await this.api.recordEvent(ref, workload, 'ImageUpdated', message);
     log.info({ changes, approval: approvalId }, 'workload image updated');
     return result(ref, RolloutOutcome.Applied, message, changes, approvalId);
   }
+
+  /**
+   * Adds the applied changes to their digests' traces, so the run that pushed a digest shows
+   * where it went. A change made by tag alone gets its digest from the registry (the tag's
+   * digest right after the patch). A failure here is logged: the rollout itself is done.
+   */
+  private async traceRollout(ref: WorkloadRef, changes: readonly ContainerChange[], approvalId: string | undefined, at: string, log: Logger): Promise<void> {
+    try {
+      const entries: RolloutTrace[] = [];
+      for (const c of changes) {
+        let digest = c.digest;
+        const image = splitImage(c.container, c.init, c.to);
+        if (!digest && image && this.options.resolveDigest) digest = await this.options.resolveDigest(image.repository, image.tag).catch(() => undefined);
+        if (!digest) continue;
+        entries.push({ workload: workloadKey(ref), container: c.container, from: c.from, image: c.to, digest, at, ...(approvalId ? { approval: approvalId } : {}) });
+      }
+      await this.traces.recordRollouts(entries);
+    } catch (error) {
+      log.error({ err: messageOf(error) }, 'recording the rollout trace failed');
+    }
+  }
 }
+
+/** Decisions that leave an update to apply later: their changes are the workload's candidate. */
+const PENDING_OUTCOMES: ReadonlySet<RolloutOutcome> = new Set([RolloutOutcome.Held, RolloutOutcome.AwaitingApproval, RolloutOutcome.Failed]);

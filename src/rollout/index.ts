@@ -16,6 +16,8 @@ export {
 export { buildImagePatch, buildAnnotationPatch, podTemplateOf, containersOf, type KubeWorkload } from './patch.js';
 export { WorkloadApi, patchOnFreshState, statusOf, apiMessage } from './kube.js';
 export { computeTargets } from './targets.js';
+export { digestOfImageId } from './plan.js';
+export type { WorkloadListener } from './discovery.js';
 export { RegistryWatcherSource } from './registry-source.js';
 export { AnnotationError, ApprovalNotFoundError, ApprovalClosedError, RolloutPatchError } from './errors.js';
 export * from './types.js';

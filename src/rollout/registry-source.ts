@@ -58,6 +58,7 @@ export class RegistryWatcherSource implements ImageEventSource {
       tag: change.newTag,
       ...(change.newDigest ? { digest: change.newDigest } : {}),
       ...(change.oldDigest && change.oldTag === change.newTag ? { previousDigest: change.oldDigest } : {}),
+      seenAt: new Date().toISOString(),
     }));
   }
 }

@@ -53,6 +53,8 @@ export interface ImageUpdate {
    * what runs: without it the first push after a start would only be adopted, never rolled.
    */
   readonly previousDigest?: string;
+  /** When the source saw it (ISO-8601): where keelson_push_to_rollout_seconds starts. Not kept across restarts. */
+  readonly seenAt?: string;
 }
 
 /**
@@ -134,4 +136,35 @@ export interface RolloutRecord {
   readonly containers: Readonly<Record<string, { readonly image: string; readonly digest?: string; readonly at: string }>>;
   readonly lastChanges: readonly ContainerChange[];
   readonly updatedAt: string;
+}
+
+/** One container of a followed workload, as the status page shows it. */
+export interface WorkloadImageView {
+  readonly container: string;
+  /** The image the spec runs now */
+  readonly current: string;
+  /** The image it would roll to: an update held by a build, waiting for approval, or whose patch failed */
+  readonly candidate?: string;
+  /** Why the candidate is not applied yet (Held, AwaitingApproval, Failed) */
+  readonly candidateReason?: string;
+  /** The last rollout keelson applied to this container */
+  readonly rolledOut?: { readonly image: string; readonly digest?: string; readonly at: string };
+}
+
+/** A followed workload as the status page shows it (src/server's WorkloadInfo has this shape). */
+export interface WorkloadView {
+  /** `namespace/kind/name` */
+  readonly key: string;
+  /** `keel.sh/policy` as written */
+  readonly policy?: string;
+  /** `@every 1m` for `keel.sh/trigger: poll` workloads */
+  readonly pollSchedule?: string;
+  readonly approvals?: number;
+  readonly images: readonly WorkloadImageView[];
+  /** Builds holding its rollouts now */
+  readonly heldBy?: readonly string[];
+  /** The last decision about it */
+  readonly lastDecision?: { readonly outcome: RolloutOutcome; readonly message: string; readonly at: string };
+  /** Why it is skipped (bad annotations) */
+  readonly error?: string;
 }

@@ -5,12 +5,10 @@
 export { createServer } from './server.js';
 export type {
   ServerOptions, ServerAuth, ServerSources, ServerStore, KeelsonServer, ListeningServer, Readiness, ReadinessReporter,
-  WatchSource, WatchInfo, RegistrySource, RegistryJobInfo, WorkloadSource, WorkloadInfo, WorkloadImage,
+  WatchSource, WatchInfo, WatchLastRun, RegistrySource, RegistryJobInfo, WorkloadSource, WorkloadInfo, WorkloadImage,
   ApprovalSource, ApprovalInfo, DependencySource, DependencyInfo, GitPushSink, GitPushEvent,
 } from './types.js';
-export {
-  metricsRegistry, runsTotal, runDurationSeconds, registryPollsTotal, registryCycleOverrunTotal, rolloutsTotal, webhookDeliveriesTotal, recordRunFinished,
-} from './metrics.js';
+export { metricsRegistry, recordRunFinished, registryCycleOverrunTotal } from '../metrics/index.js';
 export {
   parseRegistryNotification, pushedRepositories, parseGitHubPush, verifyGitHubSignature, signGitHubBody,
   type RegistryNotification, type RegistryPush, type RegistryFormat,

@@ -1,4 +1,5 @@
 import { isTerminal, type PhaseTransition, type RunRecord } from '../store/index.js';
+import type { TracedRun } from '../trace/index.js';
 import { html, raw, type SafeHtml } from './html.js';
 import type { ApprovalInfo, DependencyInfo, RegistryJobInfo, WatchInfo, WorkloadInfo } from './types.js';
 
@@ -14,7 +15,7 @@ export interface PageContext {
 
 export interface OverviewData {
   readonly storeDescription: string;
-  readonly runs: readonly RunRecord[];
+  readonly runs: readonly TracedRun[];
   /** Absent: no such source, the section is left out */
   readonly watches?: readonly WatchInfo[];
   readonly jobs?: readonly RegistryJobInfo[];
@@ -33,16 +34,19 @@ header{display:flex;gap:1.5em;align-items:baseline;padding:.6em 1.2em;border-bot
 header a.brand{font-weight:700;font-size:1.1em}header .right{margin-left:auto;color:var(--muted)}
 main{padding:0 1.2em 2em;max-width:1400px}a{color:var(--run);text-decoration:none}a:hover{text-decoration:underline}
 h2{font-size:1.05em;margin:1.6em 0 .5em}h1{font-size:1.3em}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid var(--line);vertical-align:top}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
 th{background:var(--head);font-weight:600;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px}
-.muted{color:var(--muted)}.nowrap{white-space:nowrap}.empty{color:var(--muted);font-style:italic}
+.muted{color:var(--muted)}.nowrap,time{white-space:nowrap;overflow-wrap:normal}.empty{color:var(--muted);font-style:italic}
+.kind{display:inline-block;padding:0 .4em;border-radius:3px;font-size:11px;text-transform:uppercase;letter-spacing:.03em;background:var(--head);border:1px solid var(--line);white-space:nowrap}
+.kind-deploy{color:var(--warn);border-color:currentColor}.kind-ci{color:var(--run);border-color:currentColor}
+.small{font-size:12px}ul.plain{margin:0;padding:0;list-style:none}
 .phase{display:inline-block;padding:0 .5em;border-radius:1em;border:1px solid currentColor;font-size:12px;white-space:nowrap}
 .phase-succeeded{color:var(--ok)}.phase-failed,.phase-interrupted{color:var(--bad)}.phase-running,.phase-queued{color:var(--run)}.phase-skipped,.phase-cancelled{color:var(--muted)}
 .error{color:var(--bad)}.warn{color:var(--warn)}
 pre.log{background:var(--head);border:1px solid var(--line);padding:.8em;overflow:auto;max-height:75vh;white-space:pre-wrap;word-break:break-all}
 form.inline{display:inline;margin:0}button{font:inherit;padding:.15em .8em;cursor:pointer}
-dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1.2em}dl.meta dt{color:var(--muted)}dl.meta dd{margin:0}
+dl.meta{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.2em 1.2em}dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;overflow-wrap:anywhere}
 .problems{border:1px solid var(--bad);padding:.5em 1em;margin-top:1em}
 `;
 
@@ -62,8 +66,8 @@ export function renderOverview(data: OverviewData, ctx: PageContext): string {
 ${data.problems.length > 0 && html`<div class="problems">${data.problems.map((p) => html`<div class="error">${p}</div>`)}</div>`}
 ${data.approvals && approvalsSection(data.approvals, ctx)}
 ${data.watches && watchesSection(data.watches, ctx)}
-${runsSection(data.runs, data.workloads ?? [], ctx)}
-${data.workloads && workloadsSection(data.workloads)}
+${runsSection(data.runs, ctx)}
+${data.workloads && workloadsSection(data.workloads, ctx)}
 ${data.jobs && jobsSection(data.jobs, ctx)}
 ${data.dependencies && dependenciesSection(data.dependencies)}
 <p class="muted">Store: ${data.storeDescription} · rendered ${ctx.now.toISOString()}</p>`;
@@ -72,35 +76,78 @@ ${data.dependencies && dependenciesSection(data.dependencies)}
 
 function watchesSection(watches: readonly WatchInfo[], ctx: PageContext): SafeHtml {
   return html`<section id="watches"><h2>Watches (${watches.length})</h2>
-${watches.length === 0 ? html`<p class="empty">No watches.</p>` : html`<table><thead><tr><th>Repository</th><th>Branch</th><th>Last commit</th><th>Building</th><th>Schedule</th><th>Next check</th><th>Status</th></tr></thead><tbody>
+${watches.length === 0 ? html`<p class="empty">No watches.</p>` : html`<table><thead><tr><th>Repository</th><th>Branch</th><th>Last commit</th><th>Building</th><th>Schedule</th><th>Next check</th><th>Last run</th><th>Polls</th></tr></thead><tbody>
 ${watches.map((w) => {
     const { repository, branch } = splitWatchKey(w);
     return html`<tr><td>${repository}</td><td>${branch}</td><td class="mono">${shortCommit(w.lastDone) || html`<span class="muted">none yet</span>`}</td>
-<td class="mono">${shortCommit(w.running)}${w.pending && html` <span class="muted">then ${shortCommit(w.pending)}</span>`}</td>
-<td>${w.schedule}</td><td>${w.nextCheckAt && timeCell(w.nextCheckAt, ctx.now)}</td>
-<td>${w.failures ? html`<span class="error" title="${w.lastError ?? ''}">${w.failures} failed poll(s): ${w.lastError}</span>` : html`<span class="muted">ok</span>`}</td></tr>`;
+<td class="mono">${w.running ? shortCommit(w.running) : html`<span class="muted">idle</span>`}${w.pending && html` <span class="muted">then ${shortCommit(w.pending)}</span>`}</td>
+<td class="nowrap">${w.schedule || html`<span class="muted">on demand</span>`}</td><td>${w.nextCheckAt ? timeCell(w.nextCheckAt, ctx.now) : html`<span class="muted">not scheduled</span>`}</td>
+<td>${lastRunCell(w, ctx)}</td>
+<td>${w.failures ? html`<span class="error" title="${w.lastError ?? ''}">${w.failures} failed: ${w.lastError}</span>` : html`<span class="muted">ok</span>`}</td></tr>`;
   })}</tbody></table>`}</section>`;
 }
 
-function runsSection(runs: readonly RunRecord[], workloads: readonly WorkloadInfo[], ctx: PageContext): SafeHtml {
+function lastRunCell(watch: WatchInfo, ctx: PageContext): SafeHtml {
+  const run = watch.lastRun;
+  if (!run) return html`<span class="muted">no run yet</span>`;
+  const bad = run.phase === 'failed' || run.phase === 'interrupted';
+  return html`<a class="nowrap" href="/runs/${encodeURIComponent(run.id)}">${phaseBadge(run.phase)}</a> ${timeCell(run.at, ctx.now)}
+${bad ? html`<div class="error small" title="${run.message}">${run.reason}: ${clip(run.message, 160)}</div>` : html`<div class="muted small">${run.reason}</div>`}`;
+}
+
+function runsSection(runs: readonly TracedRun[], ctx: PageContext): SafeHtml {
   return html`<section id="runs"><h2>Recent runs (${runs.length})</h2>
-${runs.length === 0 ? html`<p class="empty">No runs yet.</p>` : html`<table><thead><tr><th>Run</th><th>Watch</th><th>Commit</th><th>Phase</th><th>Started</th><th>Duration</th><th>Image</th><th>Rolled out to</th></tr></thead><tbody>
-${runs.map((run) => html`<tr><td class="mono nowrap"><a href="/runs/${encodeURIComponent(run.id)}">${run.id}</a></td><td>${run.watch}</td>
-<td class="mono">${shortCommit(run.commit)}</td><td>${phaseBadge(run.phase)} <span class="muted">${run.reason}</span></td>
-<td>${timeCell(run.startedAt ?? run.createdAt, ctx.now)}</td><td class="num">${runDuration(run, ctx.now)}</td>
-<td class="mono">${imageCell(run)}</td><td>${rolloutsOf(run, workloads).join(', ')}</td></tr>`)}
+${runs.length === 0 ? html`<p class="empty">No runs yet.</p>` : html`<table><thead><tr><th>Run</th><th>Kind</th><th>Watch</th><th>Commit</th><th>Phase</th><th>Started</th><th>Duration</th><th>Image</th><th>Rolled out to</th></tr></thead><tbody>
+${runs.map((run) => html`<tr data-run="${run.id}"><td class="mono nowrap"><a href="/runs/${encodeURIComponent(run.id)}">${run.id}</a></td><td>${kindBadge(run)}</td><td>${run.watch}</td>
+<td class="mono">${shortCommit(run.commit) || html`<span class="muted">none</span>`}</td><td><span class="nowrap">${phaseBadge(run.phase)}</span> <span class="muted small">${run.reason}</span></td>
+<td>${timeCell(run.startedAt ?? run.createdAt, ctx.now)}</td><td class="num nowrap">${runDuration(run, ctx.now) || html`<span class="muted">–</span>`}</td>
+<td class="mono small">${imageCell(run) || html`<span class="muted">none</span>`}</td><td>${rolloutsCell(run)}</td></tr>`)}
 </tbody></table>`}</section>`;
 }
 
-function workloadsSection(workloads: readonly WorkloadInfo[]): SafeHtml {
+/** The workloads a run's digest went to, with the ci result each reported. */
+function rolloutsCell(run: TracedRun): SafeHtml {
+  if (!run.image?.digest) return html`<span class="muted">${run.image ? 'not pushed' : '–'}</span>`;
+  const workloads = rolledWorkloads(run);
+  if (workloads.length === 0) return html`<span class="muted">not yet</span>`;
+  return html`<ul class="plain">${workloads.map((w) => html`<li>${w.workload}${w.ci && html` ${ciBadge(w.ci.exitCode)}`}</li>`)}</ul>`;
+}
+
+/** One line per workload the run's digest reached, with its newest ci result. */
+export function rolledWorkloads(run: TracedRun): Array<{ workload: string; at: string; ci?: TracedRun['trace']['ci'][number] }> {
+  const out = new Map<string, { workload: string; at: string; ci?: TracedRun['trace']['ci'][number] }>();
+  for (const r of run.trace.rollouts) out.set(r.workload, { workload: r.workload, at: r.at });
+  for (const c of run.trace.ci) {
+    const entry = out.get(c.workload) ?? { workload: c.workload, at: c.finishedAt };
+    if (!entry.ci || entry.ci.finishedAt <= c.finishedAt) out.set(c.workload, { ...entry, ci: c });
+  }
+  return [...out.values()];
+}
+
+function ciBadge(exitCode: number): SafeHtml {
+  return exitCode === 0 ? html`<span class="phase phase-succeeded">ci passed</span>` : html`<span class="phase phase-failed">ci failed (${exitCode})</span>`;
+}
+
+function kindBadge(run: RunRecord): SafeHtml {
+  return html`<span class="kind kind-${run.kind}">${run.kind}</span>`;
+}
+
+function workloadsSection(workloads: readonly WorkloadInfo[], ctx: PageContext): SafeHtml {
   return html`<section id="workloads"><h2>Workloads (${workloads.length})</h2>
 ${workloads.length === 0 ? html`<p class="empty">No annotated workloads.</p>` : html`<table><thead><tr><th>Workload</th><th>Policy</th><th>Container</th><th>Current image</th><th>Candidate</th><th>Last rollout</th></tr></thead><tbody>
 ${workloads.map((w) => {
     const images = w.images && w.images.length > 0 ? w.images : [undefined];
-    return images.map((image, i) => html`<tr>${i === 0 && html`<td rowspan="${images.length}">${w.key}${w.heldBy && w.heldBy.length > 0 && html`<div class="warn">held by ${w.heldBy.join(', ')}</div>`}${w.error && html`<div class="error">${w.error}</div>`}</td><td rowspan="${images.length}">${w.policy}</td>`}
-<td>${image?.container}</td><td class="mono">${image?.current}</td><td class="mono">${image?.candidate}</td>
-<td class="mono">${image?.rolledOut && html`${image.rolledOut.image} <span class="muted">${image.rolledOut.at}</span>`}</td></tr>`);
+    return images.map((image, i) => html`<tr data-workload="${w.key}">${i === 0 && html`<td rowspan="${images.length}">${w.key}${w.heldBy && w.heldBy.length > 0 && html`<div class="warn small">held by ${w.heldBy.join(', ')}</div>`}${w.error && html`<div class="error small">${w.error}</div>`}${w.lastDecision && html`<div class="muted small" title="${w.lastDecision.message}">last: ${w.lastDecision.outcome} ${timeCell(w.lastDecision.at, ctx.now)}</div>`}</td>
+<td rowspan="${images.length}">${policyCell(w)}</td>`}
+<td>${image?.container ?? html`<span class="muted">none watched</span>`}</td><td class="mono small">${image?.current}</td>
+<td class="mono small">${image?.candidate ? html`${image.candidate}${image.candidateReason && html` <span class="warn nowrap">${image.candidateReason}</span>`}` : html`<span class="muted">up to date</span>`}</td>
+<td class="mono small">${image?.rolledOut ? html`${image.rolledOut.image}${image.rolledOut.digest && !image.rolledOut.image.includes('@') && html` <span class="muted" title="${image.rolledOut.digest}">${shortDigest(image.rolledOut.digest)}</span>`} ${timeCell(image.rolledOut.at, ctx.now)}` : html`<span class="muted">none by keelson</span>`}</td></tr>`);
   })}</tbody></table>`}</section>`;
+}
+
+function policyCell(w: WorkloadInfo): SafeHtml {
+  if (!w.policy) return html`<span class="muted">–</span>`;
+  return html`<span class="mono">${w.policy}</span>${w.pollSchedule && html`<div class="muted small nowrap">poll ${w.pollSchedule}</div>`}${w.approvals ? html`<div class="muted small nowrap">${w.approvals} approval(s)</div>` : ''}`;
 }
 
 function approvalsSection(approvals: readonly ApprovalInfo[], ctx: PageContext): SafeHtml {
@@ -132,22 +179,27 @@ ${jobs.map((j) => html`<tr><td class="mono">${j.key}</td><td>${j.schedule}</td><
 
 function dependenciesSection(dependencies: readonly DependencyInfo[]): SafeHtml {
   return html`<section id="dependencies"><h2>Dependencies (${dependencies.length})</h2>
-${dependencies.length === 0 ? html`<p class="empty">No dependencies on demand.</p>` : html`<table><thead><tr><th>Dependency</th><th>Replicas</th><th>Ready</th><th>Used by</th></tr></thead><tbody>
-${dependencies.map((d) => html`<tr><td>${d.key}</td><td class="num">${d.replicas}</td><td class="num">${d.readyReplicas}</td><td>${(d.holders ?? []).join(', ')}</td></tr>`)}
+${dependencies.length === 0 ? html`<p class="empty">No dependencies on demand.</p>` : html`<table><thead><tr><th>Dependency</th><th>Replicas</th><th>Ready</th><th>Held by</th><th>Declared by</th></tr></thead><tbody>
+${dependencies.map((d) => html`<tr data-dependency="${d.key}"><td>${d.key}</td><td class="num">${d.replicas}</td><td class="num">${d.readyReplicas}</td>
+<td>${d.holders && d.holders.length > 0 ? d.holders.join(', ') : html`<span class="muted">nobody (scaled to 0)</span>`}</td>
+<td>${d.declaredBy && d.declaredBy.length > 0 ? d.declaredBy.join(', ') : html`<span class="muted">–</span>`}</td></tr>`)}
 </tbody></table>`}</section>`;
 }
 
-/** One run: its facts, phase timeline, where its image went, and its log (followed live by a small script). */
-export function renderRunPage(run: RunRecord, log: { text: string; offset: number }, workloads: readonly WorkloadInfo[], ctx: PageContext): string {
+/** One run: its trace (commit → run → digest → workloads rolled → ci), timeline, and its log (followed live by a small script). */
+export function renderRunPage(run: TracedRun, log: { text: string; offset: number }, ctx: PageContext): string {
   const live = run.finishedAt === undefined;
-  const rollouts = rolloutsOf(run, workloads);
-  const body = html`<h1>Run <span class="mono">${run.id}</span> <span id="phase">${phaseBadge(run.phase)}</span></h1>
-<dl class="meta"><dt>Watch</dt><dd>${run.watch}</dd><dt>Commit</dt><dd class="mono">${run.commit}</dd><dt>Kind</dt><dd>${run.kind}${run.executor && html` on ${run.executor}`}</dd>
+  const body = html`<h1>Run <span class="mono">${run.id}</span> <span id="phase">${phaseBadge(run.phase)}</span> ${kindBadge(run)}</h1>
+<dl class="meta" id="trace"><dt>Watch</dt><dd>${run.watch}</dd><dt>Commit</dt><dd class="mono">${run.commit || html`<span class="muted">none (image not built here)</span>`}</dd>
+<dt>Kind</dt><dd>${run.kind}${run.executor && html` on ${run.executor}`}</dd>
 <dt>Reason</dt><dd>${run.reason}: ${run.message}</dd>
 ${run.exitCode !== undefined && html`<dt>Exit code</dt><dd>${run.exitCode}</dd>`}
-<dt>Image</dt><dd class="mono">${imageCell(run) || html`<span class="muted">none</span>`}</dd>
-<dt>Rolled out to</dt><dd>${rollouts.length > 0 ? rollouts.join(', ') : html`<span class="muted">nothing</span>`}</dd>
-<dt>Duration</dt><dd>${runDuration(run, ctx.now)}</dd>
+<dt>Image</dt><dd class="mono">${run.image ? run.image.ref : html`<span class="muted">none</span>`}</dd>
+<dt>Digest</dt><dd class="mono">${run.image?.digest ?? html`<span class="muted">${run.image ? 'not pushed' : 'none'}</span>`}</dd>
+<dt>Rolled out to</dt><dd id="rolled-out">${rolloutList(run, ctx)}</dd>
+<dt>CI</dt><dd id="ci">${ciList(run, ctx)}</dd>
+<dt>Started</dt><dd>${run.startedAt ? timeCell(run.startedAt, ctx.now) : html`<span class="muted">not yet</span>`}</dd>
+<dt>Duration</dt><dd>${runDuration(run, ctx.now) || html`<span class="muted">–</span>`}</dd>
 ${run.retryOf && html`<dt>Retry of</dt><dd><a class="mono" href="/runs/${encodeURIComponent(run.retryOf)}">${run.retryOf}</a></dd>`}
 ${run.skippedCommits && run.skippedCommits.length > 0 && html`<dt>Coalesced</dt><dd class="mono">${run.skippedCommits.map(shortCommit).join(', ')}</dd>`}
 </dl>
@@ -157,6 +209,19 @@ ${run.skippedCommits && run.skippedCommits.length > 0 && html`<dt>Coalesced</dt>
 ${live && html`<p class="muted" id="follow">Following the log live…</p>`}
 ${live && html`<script nonce="${ctx.nonce}">${raw(FOLLOW_SCRIPT)}</script>`}`;
   return layout(`keelson run ${run.id}`, ctx, body);
+}
+
+function rolloutList(run: TracedRun, ctx: PageContext): SafeHtml {
+  if (!run.image?.digest) return html`<span class="muted">nothing: the run pushed no image</span>`;
+  if (run.trace.rollouts.length === 0) return html`<span class="muted">nothing yet</span>`;
+  return html`<table class="small"><thead><tr><th>Workload</th><th>Container</th><th>From</th><th>To</th><th>At</th></tr></thead><tbody>
+${run.trace.rollouts.map((r) => html`<tr><td>${r.workload}</td><td>${r.container}</td><td class="mono">${r.from}</td><td class="mono">${r.image}${r.approval && html` <span class="muted">approved ${r.approval}</span>`}</td><td>${timeCell(r.at, ctx.now)}</td></tr>`)}
+</tbody></table>`;
+}
+
+function ciList(run: TracedRun, ctx: PageContext): SafeHtml {
+  if (run.trace.ci.length === 0) return html`<span class="muted">${run.image?.digest ? 'no keelson ci result for this digest yet' : 'none'}</span>`;
+  return html`<ul class="plain">${run.trace.ci.map((c) => html`<li>${ciBadge(c.exitCode)} ${c.workload} <span class="muted mono">${c.run}</span> ${timeCell(c.finishedAt, ctx.now)}</li>`)}</ul>`;
 }
 
 // Appends text nodes only (never innerHTML); ids come from the page's own data attributes.
@@ -174,8 +239,8 @@ ${phases.map((p, i) => {
     const next = phases[i + 1];
     const terminal = !next && isTerminal(p.phase);
     const until = next ? Date.parse(next.at) : terminal ? undefined : now.getTime();
-    return html`<tr><td>${phaseBadge(p.phase)}</td><td>${p.reason}</td><td>${p.message}</td><td class="mono">${p.at}</td>
-<td class="num">${until !== undefined && formatDuration(until - Date.parse(p.at))}</td></tr>`;
+    return html`<tr><td class="nowrap">${phaseBadge(p.phase)}</td><td class="nowrap">${p.reason}</td><td>${p.message}</td><td class="nowrap">${timeCell(p.at, now)}</td>
+<td class="num nowrap">${until !== undefined && formatDuration(until - Date.parse(p.at))}</td></tr>`;
   })}</tbody></table>`;
 }
 
@@ -193,20 +258,22 @@ export function renderErrorPage(ctx: PageContext, status: number, message: strin
   return layout(`keelson: ${status}`, ctx, html`<h1>${status}</h1><p class="error">${message}</p><p><a href="/">Back to the overview</a></p>`);
 }
 
-/** Workloads whose last rollout used this run's image digest. */
-export function rolloutsOf(run: RunRecord, workloads: readonly WorkloadInfo[]): string[] {
-  const digest = run.image?.digest;
-  if (!digest) return [];
-  return workloads.filter((w) => w.images?.some((i) => i.rolledOut?.digest === digest || i.rolledOut?.image.endsWith(`@${digest}`))).map((w) => w.key);
-}
-
 function phaseBadge(phase: string): SafeHtml {
   return html`<span class="phase phase-${phase}">${phase}</span>`;
 }
 
 function imageCell(run: RunRecord): SafeHtml | string {
   if (!run.image) return '';
-  return html`${run.image.ref}${run.image.digest && html`<br><span class="muted" title="${run.image.digest}">${run.image.digest.slice(0, 19)}…</span>`}`;
+  return html`${run.image.ref}${run.image.digest && html`<br><span class="muted" title="${run.image.digest}">${shortDigest(run.image.digest)}</span>`}`;
+}
+
+/** `sha256:0123456789ab…`: enough to tell digests apart on a page; the full one is in the title. */
+function shortDigest(digest: string): string {
+  return digest.length > 19 ? `${digest.slice(0, 19)}…` : digest;
+}
+
+function clip(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 1)}…` : text;
 }
 
 function timeCell(iso: string, now: Date): SafeHtml {

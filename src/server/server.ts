@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { parseRunId, type RunId } from '../domain/index.js';
 import { InputError, isKeelsonError, messageOf } from '../errors.js';
 import { registerSecret, silentLogger, type Logger } from '../log/index.js';
-import type { RunPhase } from '../store/index.js';
+import { isTerminal, type RunPhase, type RunRecord } from '../store/index.js';
+import { traceRun, traceRuns, type TracedRun } from '../trace/index.js';
 import { Authenticator, SESSION_COOKIE, type Credential, type Identity } from './auth.js';
 import { ListenError, RequestError } from './errors.js';
 import {
@@ -12,12 +13,12 @@ import {
 } from './http.js';
 import { ThrottledWarning } from './log-throttle.js';
 import { streamLog } from './log-stream.js';
-import { metricsRegistry, webhookDeliveriesTotal } from './metrics.js';
+import { metricsRegistry, webhookDeliveriesTotal } from '../metrics/index.js';
 import { renderErrorPage, renderLoginPage, renderOverview, renderRunPage, type OverviewData, type PageContext } from './pages.js';
 import { Login, Vote } from './schema.js';
 import { RecentSet } from './recent-set.js';
 import type {
-  KeelsonServer, ListeningServer, Readiness, ReadinessReporter, ServerOptions, ServerSources, ServerStore, WorkloadInfo,
+  KeelsonServer, ListeningServer, Readiness, ReadinessReporter, ServerOptions, ServerSources, ServerStore, WatchInfo,
 } from './types.js';
 import { parseGitHubPush, parseRegistryNotification, pushedRepositories, verifyGitHubSignature } from './webhooks.js';
 
@@ -154,12 +155,12 @@ class StatusServer implements KeelsonServer {
       get(/^\/metrics$/, (q, res) => this.metrics(res)),
       post(/^\/webhooks\/registry$/, (q, res, url) => this.registryWebhook(q, res, url)),
       post(/^\/webhooks\/github$/, (q, res) => this.githubWebhook(q, res)),
-      get(/^\/api\/watches$/, this.read(async () => (await this.need('watches').watches()))),
+      get(/^\/api\/watches$/, this.read(async () => this.watchesWithRuns(await this.need('watches').watches()))),
       post(/^\/api\/watches\/check$/, (q, res, url) => this.checkWatches(q, res, url)),
       get(/^\/api\/registry$/, this.read(async () => (await this.need('registry').jobs()))),
       post(/^\/api\/registry\/check$/, (q, res, url) => this.checkRegistry(q, res, url)),
-      get(/^\/api\/runs$/, this.read(async (url) => this.store.listRuns(runFilter(url)))),
-      get(/^\/api\/runs\/([^/]+)$/, this.read(async (_url, [id]) => this.run(id!))),
+      get(/^\/api\/runs$/, this.read(async (url) => traceRuns(this.store, await this.store.listRuns(runFilter(url))))),
+      get(/^\/api\/runs\/([^/]+)$/, this.read(async (_url, [id]) => traceRun(this.store, await this.run(id!)))),
       get(/^\/api\/runs\/([^/]+)\/log$/, (q, res, url, [id]) => this.runLog(q, res, url, id!)),
       get(/^\/api\/workloads$/, this.read(async () => (await this.need('workloads').workloads()))),
       get(/^\/api\/approvals$/, this.read(async () => this.need('approvals').pending())),
@@ -233,6 +234,14 @@ class StatusServer implements KeelsonServer {
     const run = await this.store.getRun(id);
     if (!run) throw new RequestError(404, `no run ${idText} in ${this.store.description}`);
     return run;
+  }
+
+  /** The watches, each with its newest run from the store: a failed build shows, not only failed polls. */
+  private async watchesWithRuns(watches: readonly WatchInfo[]): Promise<WatchInfo[]> {
+    return Promise.all(watches.map(async (watch) => {
+      const [run] = await this.store.listRuns({ watch: watch.key, limit: 1 });
+      return run ? { ...watch, lastRun: lastRunOf(run) } : { ...watch };
+    }));
   }
 
   // ---- health, readiness, metrics
@@ -428,8 +437,8 @@ class StatusServer implements KeelsonServer {
     };
     const { watches, registry, workloads, approvals, dependencies } = this.sources;
     const [runs, w, j, wl, a, d] = await Promise.all([
-      this.store.listRuns({ limit }),
-      ask('watches', watches && (() => watches.watches())),
+      this.store.listRuns({ limit }).then((listed) => traceRuns(this.store, listed)),
+      ask('watches', watches && (async () => this.watchesWithRuns(await watches.watches()))),
       ask('registry', registry && (() => registry.jobs())),
       ask('workloads', workloads && (() => workloads.workloads())),
       ask('approvals', approvals && (() => approvals.pending())),
@@ -451,13 +460,10 @@ class StatusServer implements KeelsonServer {
 
   private async runPage(request: IncomingMessage, response: ServerResponse, idText: string): Promise<void> {
     const { credential } = await this.auth.authorizeRead(request);
-    const run = await this.run(idText);
-    const [log, workloads] = await Promise.all([
-      this.store.readLog(run.id),
-      this.sources.workloads ? Promise.resolve(this.sources.workloads.workloads()).catch((): readonly WorkloadInfo[] => []) : [],
-    ]);
+    const run: TracedRun = await traceRun(this.store, await this.run(idText));
+    const log = await this.store.readLog(run.id);
     const ctx = this.pageContext(credential);
-    sendHtml(response, 200, renderRunPage(run, log, workloads, ctx), ctx.nonce);
+    sendHtml(response, 200, renderRunPage(run, log, ctx), ctx.nonce);
   }
 
   private async loginPage(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
@@ -499,6 +505,13 @@ class StatusServer implements KeelsonServer {
       now: new Date(),
     };
   }
+}
+
+function lastRunOf(run: RunRecord): NonNullable<WatchInfo['lastRun']> {
+  return {
+    id: run.id, commit: run.commit, phase: run.phase, reason: run.reason, message: run.message,
+    at: (isTerminal(run.phase) ? run.finishedAt : undefined) ?? run.startedAt ?? run.createdAt,
+  };
 }
 
 function positive(name: string, value: number): number {

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log/index.js';
-import type { RunLogStore, RunReader, StateStore, Store } from '../store/index.js';
+import type { RunLogStore, RunPhase, RunReader, StateStore, Store } from '../store/index.js';
 
 /**
- * What the server uses of the store: it reads runs and logs, never writes them (`appendLog` is
- * in the type only because `followLog` takes a whole RunLogStore), and keeps sign-in sessions in
- * the state, so that replicas sharing a store share them.
+ * What the server uses of the store: it reads runs, logs and the traces of their digests, never
+ * writes runs (`appendLog` is in the type only because `followLog` takes a whole RunLogStore),
+ * and keeps sign-in sessions in the state, so that replicas sharing a store share them.
  */
 export type ServerStore = Pick<Store, keyof RunReader | keyof RunLogStore | keyof StateStore | 'description'>;
 
@@ -33,6 +33,19 @@ export interface WatchInfo {
   readonly nextCheckAt?: string;
   readonly failures?: number;
   readonly lastError?: string;
+  /** The newest run of this watch (filled by the server from the store) */
+  readonly lastRun?: WatchLastRun;
+}
+
+/** How the newest run of a watch went. */
+export interface WatchLastRun {
+  readonly id: string;
+  readonly commit: string;
+  readonly phase: RunPhase;
+  readonly reason: string;
+  readonly message: string;
+  /** ISO-8601: when it ended, or when it was created while it goes */
+  readonly at: string;
 }
 
 export interface WatchSource extends ReadinessReporter {
@@ -70,6 +83,8 @@ export interface WorkloadImage {
   readonly current: string;
   /** The image it would roll to (a newer tag seen, awaiting approval or a hold) */
   readonly candidate?: string;
+  /** Why the candidate waits: Held, AwaitingApproval, Failed */
+  readonly candidateReason?: string;
   /** Last rollout keelson applied to this container */
   readonly rolledOut?: { readonly image: string; readonly digest?: string; readonly at: string };
 }
@@ -79,7 +94,13 @@ export interface WorkloadInfo {
   /** `namespace/kind/name` */
   readonly key: string;
   readonly policy?: string;
+  /** `keel.sh/pollSchedule` of poll-triggered workloads */
+  readonly pollSchedule?: string;
+  /** Approvals an update needs (0: none) */
+  readonly approvals?: number;
   readonly images?: readonly WorkloadImage[];
+  /** The controller's last decision about it */
+  readonly lastDecision?: { readonly outcome: string; readonly message: string; readonly at: string };
   /** Who holds it (builds running in it) */
   readonly heldBy?: readonly string[];
   /** Why it is skipped (bad annotations) */
@@ -120,6 +141,8 @@ export interface DependencyInfo {
   readonly readyReplicas: number;
   /** The runs or workloads holding it up */
   readonly holders?: readonly string[];
+  /** The workloads whose keelson.dev/dependencies name it */
+  readonly declaredBy?: readonly string[];
 }
 
 export interface DependencySource extends ReadinessReporter {

@@ -4,13 +4,13 @@ import { hostname } from 'node:os';
 import { constants } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
-import { findOwnWorkload, parseDependencies, runWithDependencies, type DependencySpec } from '../../deps/index.js';
+import { findOwnWorkload, parseDependencies, recordCiResult, runWithDependencies, type DependencySpec } from '../../deps/index.js';
 import { Duration } from '../../domain/index.js';
 import { createLogger } from '../../log/index.js';
-import { WORKLOAD_KINDS, WorkloadApi, type WorkloadRef } from '../../rollout/index.js';
+import { WORKLOAD_KINDS, WorkloadApi, workloadKey, type WorkloadRef } from '../../rollout/index.js';
 import { collect, ExitStatus } from '../program.js';
 import { Progress } from '../progress.js';
-import { UsageError } from '../../errors.js';
+import { messageOf, UsageError } from '../../errors.js';
 
 interface CiFlags {
   readonly workload?: string;
@@ -93,11 +93,21 @@ export function registerCiCommand(program: Command): void {
           onStage: (stage) => (stage === undefined ? progress.done() : progress.update(stage)),
           ...(workload ? { workload } : {}),
           ...(dependencies ? { dependencies } : {}),
-        }, (env) => new Promise<number>((resolve, reject) => {
-          child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, ...env, KEELSON_RUN_ID: holderId } });
-          child.once('error', (error) => reject(new UsageError(`cannot run ${command[0]}: ${error.message}`)));
-          child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 1)));
-        }));
+        }, async (env) => {
+          const code = await new Promise<number>((resolve, reject) => {
+            child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, ...env, KEELSON_RUN_ID: holderId } });
+            child.once('error', (error) => reject(new UsageError(`cannot run ${command[0]}: ${error.message}`)));
+            child.once('exit', (exit, signal) => resolve(exit ?? 128 + (signal ? constants.signals[signal] : 1)));
+          });
+          // Still held here, so the images named are the ones that were tested.
+          if (workload) {
+            await recordCiResult(new WorkloadApi(kubeConfig), workload, podName, holderId, code, new Date()).then(
+              () => logger.info({ workload: workloadKey(workload), exitCode: code }, 'ci result recorded on the workload'),
+              (error: unknown) => logger.warn({ workload: workloadKey(workload), err: messageOf(error) }, 'cannot record the ci result on the workload'),
+            );
+          }
+          return code;
+        });
       } catch (error) {
         if (received && abort.signal.aborted) status = 128 + constants.signals[received];
         else throw error;

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { Duration } from '../../domain/index.js';
 import { InputError, KeelsonError, UsageError } from '../../errors.js';
 import { RedisLease } from '../../leader/index.js';
+import { DependencyTracker } from '../../deps/index.js';
 import { GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
 import { createLogger, registerSecret, type Logger } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
@@ -119,6 +120,7 @@ export function registerDaemonCommand(program: Command): void {
 interface DaemonWork {
   readonly registryWatcher: RegistryWatcher;
   readonly controller?: RolloutController;
+  readonly dependencies?: DependencyTracker;
   readonly gitWatcher?: GitWatcher;
   stop(): Promise<void>;
 }
@@ -138,8 +140,11 @@ async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: Daem
   const client = new RegistryClient({ credentials: setup.credentials, logger });
   const registryWatcher = new RegistryWatcher({ reader: client, store: setup.store, logger, onOverrun: (late) => registryCycleOverrunTotal.inc(late) });
   let controller: RolloutController | undefined;
+  let dependencies: DependencyTracker | undefined;
   if (kubeConfig) {
+    dependencies = new DependencyTracker();
     controller = new RolloutController({
+      observers: [dependencies],
       kubeConfig,
       store: setup.store,
       source: new RegistryWatcherSource(registryWatcher, logger),
@@ -165,6 +170,7 @@ async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: Daem
   return {
     registryWatcher,
     ...(controller ? { controller } : {}),
+    ...(dependencies ? { dependencies } : {}),
     ...(gitWatcher ? { gitWatcher } : {}),
     stop: async () => {
       await gitWatcher?.stop();
@@ -206,6 +212,7 @@ function leaderSources(current: () => DaemonWork | undefined, watches: boolean, 
   };
   if (rollouts) {
     sources.workloads = { workloads: () => current()?.controller?.workloads() ?? [] };
+    sources.dependencies = { dependencies: () => current()?.dependencies?.dependencies() ?? [] };
     const approvals = (): ApprovalSource => {
       const controller = current()?.controller;
       if (!controller) throw new NotLeaderError();

@@ -4,6 +4,7 @@ import { Duration } from '../../domain/index.js';
 import { UsageError } from '../../errors.js';
 import { watchKeysFor } from '../../git/index.js';
 import { compareRunsNewestFirst, defaultStateDir, type CorruptRun, type RunReader, type RunRecord } from '../../store/index.js';
+import { traceRuns } from '../../trace/index.js';
 import { addOutputOptions, formatList, outputFormat, type Listing, type OutputFlags } from '../output.js';
 import { addStoreOptions, readStoreFromOptions, type StoreFlags } from '../store-options.js';
 
@@ -30,7 +31,8 @@ export function registerRunsCommand(program: Command): void {
         limit = parsed.data;
       }
       const listed = await readStoreFromOptions(flags, async (store): Promise<Listed[]> => {
-        const found = await listRunsOfWatch(store, flags.watch, limit);
+        // Each run with its trace: where its digest was rolled out and what ci said about it.
+        const found = await traceRuns(store, await listRunsOfWatch(store, flags.watch, limit));
         // A record that does not parse is shown, never dropped: it may be the run someone looks for.
         const corrupt = await store.corruptRuns();
         for (const run of corrupt) {

@@ -39,7 +39,7 @@ describe('RolloutController on a real API server', function () {
     (await apps.readNamespacedDeployment({ name, namespace: NS })).spec?.template?.spec?.containers[0]?.image;
   const updateEvents = async (name: string): Promise<number> =>
     (await core.listNamespacedEvent({ namespace: NS, fieldSelector: `involvedObject.name=${name},reason=ImageUpdated` })).items.length;
-  const followed = (c: RolloutController, name: string) => until(async () => c.workloads().some((w) => w.key === `${NS}/deployment/${name}` && !w.error), `${name} to be followed`);
+  const followed = (c: RolloutController, name: string) => until(async () => (await c.workloads()).some((w) => w.key === `${NS}/deployment/${name}` && !w.error), `${name} to be followed`);
 
   before(async function () {
     this.timeout(60 * 60_000); // a cold build of the cluster binaries
@@ -68,7 +68,7 @@ describe('RolloutController on a real API server', function () {
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('semver', `${REPO}:1.0.0`, { 'keel.sh/policy': 'minor', 'keel.sh/trigger': 'poll' }) });
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('broken', `${REPO}:1.0.0`, { 'keel.sh/policy': 'sometimes' }) });
     await followed(controller!, 'semver');
-    await until(async () => controller!.workloads().find((w) => w.key === `${NS}/deployment/broken`)?.error, 'broken to be seen');
+    await until(async () => (await controller!.workloads()).find((w) => w.key === `${NS}/deployment/broken`)?.error, 'broken to be seen');
     expect(controller!.targets().map((t) => `${t.repository}:${t.tag}/${t.mode}`)).to.include(`${REPO}:1.0.0/tags`);
     const before = await apps.readNamespacedDeployment({ name: 'semver', namespace: NS });
 

@@ -5,13 +5,15 @@ import { RunReason, type RunRecord } from '../../../src/store/index.js';
 import { escapeHtml, html, raw } from '../../../src/server/html.js';
 import { safeNext } from '../../../src/server/http.js';
 import { sseData } from '../../../src/server/log-stream.js';
-import { formatDuration, renderOverview, renderRunPage, rolloutsOf, type PageContext } from '../../../src/server/pages.js';
+import { formatDuration, renderOverview, renderRunPage, rolledWorkloads, type PageContext } from '../../../src/server/pages.js';
+import type { DigestTrace, TracedRun } from '../../../src/trace/index.js';
 
 const CTX: PageContext = { nonce: 'n0nce', voting: 'allowed', signedIn: true, now: new Date('2026-03-01T10:05:00Z') };
 const XSS = '<script>alert("x")</script>';
 
-function run(overrides: Partial<RunRecord> = {}): RunRecord {
+function run(overrides: Partial<RunRecord> = {}, trace: DigestTrace = { rollouts: [], ci: [] }): TracedRun {
   return {
+    trace,
     id: parseRunId('20260301-100000-abcdef'), kind: 'build', watch: 'https://git.example/o/r.git^main', repo: 'https://git.example/o/r.git',
     branch: 'main', commit: 'c0ffee'.padEnd(40, '1'), phase: 'running', reason: RunReason.Started, message: 'building',
     phases: [
@@ -50,16 +52,22 @@ describe('HTML escaping', () => {
   });
 
   it('leaves no markup from run records, logs or sources in the pages', () => {
-    const hostile = run({ watch: XSS, message: XSS, commit: XSS, image: { ref: XSS, digest: XSS, pushed: true } });
+    const hostile = run({ watch: XSS, message: XSS, commit: XSS, image: { ref: XSS, digest: XSS, pushed: true } }, {
+      rollouts: [{ workload: XSS, container: XSS, from: XSS, image: XSS, digest: XSS, at: XSS, approval: XSS }],
+      ci: [{ workload: XSS, run: XSS, exitCode: 1, finishedAt: XSS }],
+    });
     const pages = [
-      renderRunPage(hostile, { text: `${XSS}\n`, offset: 10 }, [], CTX),
+      renderRunPage(hostile, { text: `${XSS}\n`, offset: 10 }, CTX),
       renderOverview({
         storeDescription: XSS, runs: [hostile], problems: [XSS],
-        watches: [{ key: `${XSS}^main`, display: XSS, lastDone: XSS, lastError: XSS, failures: 1 }],
+        watches: [{ key: `${XSS}^main`, display: XSS, lastDone: XSS, lastError: XSS, failures: 1, schedule: XSS, lastRun: { id: XSS, commit: XSS, phase: 'failed', reason: XSS, message: XSS, at: XSS } }],
         jobs: [{ key: XSS, repository: XSS, schedule: XSS, nextCheckAt: XSS, failures: 1, lastError: XSS, targetIds: [] }],
-        workloads: [{ key: XSS, policy: XSS, error: XSS, heldBy: [XSS], images: [{ container: XSS, current: XSS, candidate: XSS }] }],
+        workloads: [{
+          key: XSS, policy: XSS, pollSchedule: XSS, error: XSS, heldBy: [XSS], lastDecision: { outcome: XSS, message: XSS, at: XSS },
+          images: [{ container: XSS, current: XSS, candidate: XSS, candidateReason: XSS, rolledOut: { image: XSS, digest: XSS, at: XSS } }],
+        }],
         approvals: [{ id: XSS, workload: { kind: XSS, namespace: XSS, name: XSS }, changes: [{ container: XSS, from: XSS, to: XSS }], votesRequired: 1, voters: [XSS], createdAt: XSS, deadline: XSS }],
-        dependencies: [{ key: XSS, replicas: 1, readyReplicas: 0, holders: [XSS] }],
+        dependencies: [{ key: XSS, replicas: 1, readyReplicas: 0, holders: [XSS], declaredBy: [XSS] }],
       }, CTX),
     ];
     for (const page of pages) {
@@ -69,9 +77,9 @@ describe('HTML escaping', () => {
   });
 
   it('puts the nonce on the inline style and follows the log only while the run goes', () => {
-    const live = renderRunPage(run(), { text: 'line\n', offset: 5 }, [], CTX);
+    const live = renderRunPage(run(), { text: 'line\n', offset: 5 }, CTX);
     expect(live).to.include('<style nonce="n0nce">').and.include('<script nonce="n0nce">').and.include('data-offset="5"');
-    const done = renderRunPage(run({ phase: 'succeeded', finishedAt: '2026-03-01T10:01:05.000Z' }), { text: '', offset: 0 }, [], CTX);
+    const done = renderRunPage(run({ phase: 'succeeded', finishedAt: '2026-03-01T10:01:05.000Z' }), { text: '', offset: 0 }, CTX);
     expect(done).not.to.include('<script');
   });
 });
@@ -84,16 +92,27 @@ describe('page values', () => {
     it(`formats ${ms} ms as "${text}"`, () => expect(formatDuration(ms)).to.equal(text));
   }
 
-  it('links a run to the workloads that rolled out its digest', () => {
+  it('lists each workload a digest reached once, with its newest ci result', () => {
     const digest = `sha256:${'ab'.repeat(32)}`;
-    const withImage = run({ image: { ref: 'reg/app:main', digest, pushed: true } });
-    const workloads = [
-      { key: 'default/deployment/web', images: [{ container: 'app', current: 'reg/app:main', rolledOut: { image: 'reg/app:main', digest, at: 'now' } }] },
-      { key: 'default/deployment/pinned', images: [{ container: 'app', current: 'x', rolledOut: { image: `reg/app:main@${digest}`, at: 'now' } }] },
-      { key: 'default/deployment/other', images: [{ container: 'app', current: 'reg/app:old', rolledOut: { image: 'reg/app:old', digest: 'sha256:00', at: 'now' } }] },
-    ];
-    expect(rolloutsOf(withImage, workloads)).to.deep.equal(['default/deployment/web', 'default/deployment/pinned']);
-    expect(rolloutsOf(run(), workloads)).to.deep.equal([]);
+    const rollout = { container: 'app', from: 'reg/app:main', image: 'reg/app:main', digest };
+    const traced = run({ image: { ref: 'reg/app:main', digest, pushed: true } }, {
+      rollouts: [
+        { ...rollout, workload: 'default/deployment/web', at: '2026-03-01T10:02:00.000Z' },
+        { ...rollout, workload: 'default/deployment/worker', at: '2026-03-01T10:02:01.000Z' },
+        { ...rollout, workload: 'default/deployment/web', at: '2026-03-01T10:03:00.000Z' },
+      ],
+      ci: [
+        { workload: 'default/deployment/web', run: 'web-1', exitCode: 1, finishedAt: '2026-03-01T10:02:30.000Z' },
+        { workload: 'default/deployment/web', run: 'web-2', exitCode: 0, finishedAt: '2026-03-01T10:03:30.000Z' },
+      ],
+    });
+    expect(rolledWorkloads(traced)).to.deep.equal([
+      { workload: 'default/deployment/web', at: '2026-03-01T10:03:00.000Z', ci: { workload: 'default/deployment/web', run: 'web-2', exitCode: 0, finishedAt: '2026-03-01T10:03:30.000Z' } },
+      { workload: 'default/deployment/worker', at: '2026-03-01T10:02:01.000Z' },
+    ]);
+    const page = renderRunPage(traced, { text: '', offset: 0 }, CTX);
+    expect(page).to.include('default/deployment/worker').and.include('ci passed').and.include(digest);
+    expect(renderRunPage(run(), { text: '', offset: 0 }, CTX)).to.include('nothing: the run pushed no image');
   });
 
   const nexts: Array<[string | undefined, string]> = [
