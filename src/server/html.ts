@@ -39,3 +39,13 @@ function render(value: unknown): string {
   if (Array.isArray(value)) return value.map(render).join('');
   return escapeHtml(redactSecrets(String(value)));
 }
+
+/**
+ * Text that may wrap after `/`, `^` and `@` (URLs, image references, workload keys) instead of
+ * anywhere: redacted whole first, so a secret is never split past the scrubber.
+ */
+export function breakable(text: string | undefined): SafeHtml | undefined {
+  if (text === undefined) return undefined;
+  const parts = redactSecrets(text).split(/(?<=[/^@])/);
+  return new SafeHtml(parts.map((part) => escapeHtml(part)).join('<wbr>'));
+}

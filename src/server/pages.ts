@@ -1,6 +1,6 @@
 import { isTerminal, type PhaseTransition, type RunRecord } from '../store/index.js';
 import type { TracedRun } from '../trace/index.js';
-import { html, raw, type SafeHtml } from './html.js';
+import { breakable as b, html, raw, type SafeHtml } from './html.js';
 import type { ApprovalInfo, DependencyInfo, RegistryJobInfo, WatchInfo, WorkloadInfo } from './types.js';
 
 /** Who is looking, for what the page offers. */
@@ -79,8 +79,8 @@ function watchesSection(watches: readonly WatchInfo[], ctx: PageContext): SafeHt
 ${watches.length === 0 ? html`<p class="empty">No watches.</p>` : html`<table><thead><tr><th>Repository</th><th>Branch</th><th>Last commit</th><th>Building</th><th>Schedule</th><th>Next check</th><th>Last run</th><th>Polls</th></tr></thead><tbody>
 ${watches.map((w) => {
     const { repository, branch } = splitWatchKey(w);
-    return html`<tr><td>${repository}</td><td>${branch}</td><td class="mono">${shortCommit(w.lastDone) || html`<span class="muted">none yet</span>`}</td>
-<td class="mono">${w.running ? shortCommit(w.running) : html`<span class="muted">idle</span>`}${w.pending && html` <span class="muted">then ${shortCommit(w.pending)}</span>`}</td>
+    return html`<tr><td>${b(repository)}</td><td>${branch}</td><td class="mono nowrap">${shortCommit(w.lastDone) || html`<span class="muted">none yet</span>`}</td>
+<td class="mono nowrap">${w.running ? shortCommit(w.running) : html`<span class="muted">idle</span>`}${w.pending && html` <span class="muted">then ${shortCommit(w.pending)}</span>`}</td>
 <td class="nowrap">${w.schedule || html`<span class="muted">on demand</span>`}</td><td>${w.nextCheckAt ? timeCell(w.nextCheckAt, ctx.now) : html`<span class="muted">not scheduled</span>`}</td>
 <td>${lastRunCell(w, ctx)}</td>
 <td>${w.failures ? html`<span class="error" title="${w.lastError ?? ''}">${w.failures} failed: ${w.lastError}</span>` : html`<span class="muted">ok</span>`}</td></tr>`;
@@ -98,8 +98,8 @@ ${bad ? html`<div class="error small" title="${run.message}">${run.reason}: ${cl
 function runsSection(runs: readonly TracedRun[], ctx: PageContext): SafeHtml {
   return html`<section id="runs"><h2>Recent runs (${runs.length})</h2>
 ${runs.length === 0 ? html`<p class="empty">No runs yet.</p>` : html`<table><thead><tr><th>Run</th><th>Kind</th><th>Watch</th><th>Commit</th><th>Phase</th><th>Started</th><th>Duration</th><th>Image</th><th>Rolled out to</th></tr></thead><tbody>
-${runs.map((run) => html`<tr data-run="${run.id}"><td class="mono nowrap"><a href="/runs/${encodeURIComponent(run.id)}">${run.id}</a></td><td>${kindBadge(run)}</td><td>${run.watch}</td>
-<td class="mono">${shortCommit(run.commit) || html`<span class="muted">none</span>`}</td><td><span class="nowrap">${phaseBadge(run.phase)}</span> <span class="muted small">${run.reason}</span></td>
+${runs.map((run) => html`<tr data-run="${run.id}"><td class="mono nowrap"><a href="/runs/${encodeURIComponent(run.id)}">${run.id}</a></td><td>${kindBadge(run)}</td><td>${b(run.watch)}</td>
+<td class="mono nowrap">${shortCommit(run.commit) || html`<span class="muted">none</span>`}</td><td><span class="nowrap">${phaseBadge(run.phase)}</span> <span class="muted small">${run.reason}</span></td>
 <td>${timeCell(run.startedAt ?? run.createdAt, ctx.now)}</td><td class="num nowrap">${runDuration(run, ctx.now) || html`<span class="muted">–</span>`}</td>
 <td class="mono small">${imageCell(run) || html`<span class="muted">none</span>`}</td><td>${rolloutsCell(run)}</td></tr>`)}
 </tbody></table>`}</section>`;
@@ -110,7 +110,7 @@ function rolloutsCell(run: TracedRun): SafeHtml {
   if (!run.image?.digest) return html`<span class="muted">${run.image ? 'not pushed' : '–'}</span>`;
   const workloads = rolledWorkloads(run);
   if (workloads.length === 0) return html`<span class="muted">not yet</span>`;
-  return html`<ul class="plain">${workloads.map((w) => html`<li>${w.workload}${w.ci && html` ${ciBadge(w.ci.exitCode)}`}</li>`)}</ul>`;
+  return html`<ul class="plain">${workloads.map((w) => html`<li>${b(w.workload)}${w.ci && html` ${ciBadge(w.ci.exitCode)}`}</li>`)}</ul>`;
 }
 
 /** One line per workload the run's digest reached, with its newest ci result. */
@@ -137,11 +137,11 @@ function workloadsSection(workloads: readonly WorkloadInfo[], ctx: PageContext):
 ${workloads.length === 0 ? html`<p class="empty">No annotated workloads.</p>` : html`<table><thead><tr><th>Workload</th><th>Policy</th><th>Container</th><th>Current image</th><th>Candidate</th><th>Last rollout</th></tr></thead><tbody>
 ${workloads.map((w) => {
     const images = w.images && w.images.length > 0 ? w.images : [undefined];
-    return images.map((image, i) => html`<tr data-workload="${w.key}">${i === 0 && html`<td rowspan="${images.length}">${w.key}${w.heldBy && w.heldBy.length > 0 && html`<div class="warn small">held by ${w.heldBy.join(', ')}</div>`}${w.error && html`<div class="error small">${w.error}</div>`}${w.lastDecision && html`<div class="muted small" title="${w.lastDecision.message}">last: ${w.lastDecision.outcome} ${timeCell(w.lastDecision.at, ctx.now)}</div>`}</td>
+    return images.map((image, i) => html`<tr data-workload="${w.key}">${i === 0 && html`<td rowspan="${images.length}">${b(w.key)}${w.heldBy && w.heldBy.length > 0 && html`<div class="warn small">held by ${w.heldBy.join(', ')}</div>`}${w.error && html`<div class="error small">${w.error}</div>`}${w.lastDecision && html`<div class="muted small" title="${w.lastDecision.message}">last: ${w.lastDecision.outcome} ${timeCell(w.lastDecision.at, ctx.now)}</div>`}</td>
 <td rowspan="${images.length}">${policyCell(w)}</td>`}
-<td>${image?.container ?? html`<span class="muted">none watched</span>`}</td><td class="mono small">${image?.current}</td>
-<td class="mono small">${image?.candidate ? html`${image.candidate}${image.candidateReason && html` <span class="warn nowrap">${image.candidateReason}</span>`}` : html`<span class="muted">up to date</span>`}</td>
-<td class="mono small">${image?.rolledOut ? html`${image.rolledOut.image}${image.rolledOut.digest && !image.rolledOut.image.includes('@') && html` <span class="muted" title="${image.rolledOut.digest}">${shortDigest(image.rolledOut.digest)}</span>`} ${timeCell(image.rolledOut.at, ctx.now)}` : html`<span class="muted">none by keelson</span>`}</td></tr>`);
+<td>${image?.container ?? html`<span class="muted">none watched</span>`}</td><td class="mono small">${b(image?.current)}</td>
+<td class="mono small">${image?.candidate ? html`${b(image.candidate)}${image.candidateReason && html` <span class="warn nowrap">${image.candidateReason}</span>`}` : html`<span class="muted">up to date</span>`}</td>
+<td class="mono small">${image?.rolledOut ? html`${b(image.rolledOut.image)}${image.rolledOut.digest && !image.rolledOut.image.includes('@') && html` <span class="muted" title="${image.rolledOut.digest}">${shortDigest(image.rolledOut.digest)}</span>`} ${timeCell(image.rolledOut.at, ctx.now)}` : html`<span class="muted">none by keelson</span>`}</td></tr>`);
   })}</tbody></table>`}</section>`;
 }
 
@@ -153,8 +153,8 @@ function policyCell(w: WorkloadInfo): SafeHtml {
 function approvalsSection(approvals: readonly ApprovalInfo[], ctx: PageContext): SafeHtml {
   return html`<section id="approvals"><h2>Pending approvals (${approvals.length})</h2>
 ${approvals.length === 0 ? html`<p class="empty">Nothing waits for approval.</p>` : html`<table><thead><tr><th>Id</th><th>Workload</th><th>Changes</th><th>Votes</th><th>Deadline</th><th></th></tr></thead><tbody>
-${approvals.map((a) => html`<tr data-approval="${a.id}"><td class="mono">${a.id}</td><td>${a.workload.namespace}/${a.workload.kind.toLowerCase()}/${a.workload.name}</td>
-<td class="mono">${a.changes.map((c) => html`<div>${c.container}: ${c.from} → ${c.to}</div>`)}</td>
+${approvals.map((a) => html`<tr data-approval="${a.id}"><td class="mono nowrap">${a.id}</td><td>${b(`${a.workload.namespace}/${a.workload.kind.toLowerCase()}/${a.workload.name}`)}</td>
+<td class="mono">${a.changes.map((c) => html`<div>${c.container}: ${b(c.from)} → ${b(c.to)}</div>`)}</td>
 <td class="num">${a.voters.length}/${a.votesRequired}${a.voters.length > 0 && html` <span class="muted">(${a.voters.join(', ')})</span>`}</td>
 <td>${timeCell(a.deadline, ctx.now)}</td><td>${voteCell(a, ctx)}</td></tr>`)}
 </tbody></table>`}</section>`;
@@ -171,7 +171,7 @@ function voteCell(approval: ApprovalInfo, ctx: PageContext): SafeHtml {
 function jobsSection(jobs: readonly RegistryJobInfo[], ctx: PageContext): SafeHtml {
   return html`<section id="registry"><h2>Registry checks (${jobs.length})</h2>
 ${jobs.length === 0 ? html`<p class="empty">No images polled.</p>` : html`<table><thead><tr><th>Image</th><th>Schedule</th><th>Last check</th><th>Next check</th><th>Workloads</th><th>Status</th></tr></thead><tbody>
-${jobs.map((j) => html`<tr><td class="mono">${j.key}</td><td>${j.schedule}</td><td>${j.lastCheckedAt && timeCell(j.lastCheckedAt, ctx.now)}</td>
+${jobs.map((j) => html`<tr><td class="mono">${b(j.key)}</td><td class="nowrap">${j.schedule}</td><td>${j.lastCheckedAt && timeCell(j.lastCheckedAt, ctx.now)}</td>
 <td>${timeCell(j.nextCheckAt, ctx.now)}</td><td class="num">${j.targetIds.length}</td>
 <td>${j.failures > 0 ? html`<span class="error">${j.failures} failed: ${j.lastError}</span>` : html`<span class="muted">ok</span>`}</td></tr>`)}
 </tbody></table>`}</section>`;
@@ -180,9 +180,9 @@ ${jobs.map((j) => html`<tr><td class="mono">${j.key}</td><td>${j.schedule}</td><
 function dependenciesSection(dependencies: readonly DependencyInfo[]): SafeHtml {
   return html`<section id="dependencies"><h2>Dependencies (${dependencies.length})</h2>
 ${dependencies.length === 0 ? html`<p class="empty">No dependencies on demand.</p>` : html`<table><thead><tr><th>Dependency</th><th>Replicas</th><th>Ready</th><th>Held by</th><th>Declared by</th></tr></thead><tbody>
-${dependencies.map((d) => html`<tr data-dependency="${d.key}"><td>${d.key}</td><td class="num">${d.replicas}</td><td class="num">${d.readyReplicas}</td>
+${dependencies.map((d) => html`<tr data-dependency="${d.key}"><td>${b(d.key)}</td><td class="num">${d.replicas}</td><td class="num">${d.readyReplicas}</td>
 <td>${d.holders && d.holders.length > 0 ? d.holders.join(', ') : html`<span class="muted">nobody (scaled to 0)</span>`}</td>
-<td>${d.declaredBy && d.declaredBy.length > 0 ? d.declaredBy.join(', ') : html`<span class="muted">–</span>`}</td></tr>`)}
+<td>${d.declaredBy && d.declaredBy.length > 0 ? d.declaredBy.map((k, i) => html`${i > 0 && ', '}${b(k)}`) : html`<span class="muted">–</span>`}</td></tr>`)}
 </tbody></table>`}</section>`;
 }
 
@@ -190,7 +190,7 @@ ${dependencies.map((d) => html`<tr data-dependency="${d.key}"><td>${d.key}</td><
 export function renderRunPage(run: TracedRun, log: { text: string; offset: number }, ctx: PageContext): string {
   const live = run.finishedAt === undefined;
   const body = html`<h1>Run <span class="mono">${run.id}</span> <span id="phase">${phaseBadge(run.phase)}</span> ${kindBadge(run)}</h1>
-<dl class="meta" id="trace"><dt>Watch</dt><dd>${run.watch}</dd><dt>Commit</dt><dd class="mono">${run.commit || html`<span class="muted">none (image not built here)</span>`}</dd>
+<dl class="meta" id="trace"><dt>Watch</dt><dd>${b(run.watch)}</dd><dt>Commit</dt><dd class="mono">${run.commit || html`<span class="muted">none (image not built here)</span>`}</dd>
 <dt>Kind</dt><dd>${run.kind}${run.executor && html` on ${run.executor}`}</dd>
 <dt>Reason</dt><dd>${run.reason}: ${run.message}</dd>
 ${run.exitCode !== undefined && html`<dt>Exit code</dt><dd>${run.exitCode}</dd>`}
@@ -215,13 +215,13 @@ function rolloutList(run: TracedRun, ctx: PageContext): SafeHtml {
   if (!run.image?.digest) return html`<span class="muted">nothing: the run pushed no image</span>`;
   if (run.trace.rollouts.length === 0) return html`<span class="muted">nothing yet</span>`;
   return html`<table class="small"><thead><tr><th>Workload</th><th>Container</th><th>From</th><th>To</th><th>At</th></tr></thead><tbody>
-${run.trace.rollouts.map((r) => html`<tr><td>${r.workload}</td><td>${r.container}</td><td class="mono">${r.from}</td><td class="mono">${r.image}${r.approval && html` <span class="muted">approved ${r.approval}</span>`}</td><td>${timeCell(r.at, ctx.now)}</td></tr>`)}
+${run.trace.rollouts.map((r) => html`<tr><td>${b(r.workload)}</td><td>${r.container}</td><td class="mono">${b(r.from)}</td><td class="mono">${b(r.image)}${r.approval && html` <span class="muted">approved ${r.approval}</span>`}</td><td>${timeCell(r.at, ctx.now)}</td></tr>`)}
 </tbody></table>`;
 }
 
 function ciList(run: TracedRun, ctx: PageContext): SafeHtml {
   if (run.trace.ci.length === 0) return html`<span class="muted">${run.image?.digest ? 'no keelson ci result for this digest yet' : 'none'}</span>`;
-  return html`<ul class="plain">${run.trace.ci.map((c) => html`<li>${ciBadge(c.exitCode)} ${c.workload} <span class="muted mono">${c.run}</span> ${timeCell(c.finishedAt, ctx.now)}</li>`)}</ul>`;
+  return html`<ul class="plain">${run.trace.ci.map((c) => html`<li>${ciBadge(c.exitCode)} ${b(c.workload)} <span class="muted mono">${c.run}</span> ${timeCell(c.finishedAt, ctx.now)}</li>`)}</ul>`;
 }
 
 // Appends text nodes only (never innerHTML); ids come from the page's own data attributes.
@@ -264,7 +264,7 @@ function phaseBadge(phase: string): SafeHtml {
 
 function imageCell(run: RunRecord): SafeHtml | string {
   if (!run.image) return '';
-  return html`${run.image.ref}${run.image.digest && html`<br><span class="muted" title="${run.image.digest}">${shortDigest(run.image.digest)}</span>`}`;
+  return html`${b(run.image.ref)}${run.image.digest && html`<br><span class="muted nowrap" title="${run.image.digest}">${shortDigest(run.image.digest)}</span>`}`;
 }
 
 /** `sha256:0123456789ab…`: enough to tell digests apart on a page; the full one is in the title. */

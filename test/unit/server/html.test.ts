@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { parseRunId } from '../../../src/domain/index.js';
 import { registerSecret } from '../../../src/log/index.js';
 import { RunReason, type RunRecord } from '../../../src/store/index.js';
-import { escapeHtml, html, raw } from '../../../src/server/html.js';
+import { breakable, escapeHtml, html, raw } from '../../../src/server/html.js';
 import { safeNext } from '../../../src/server/http.js';
 import { sseData } from '../../../src/server/log-stream.js';
 import { formatDuration, renderOverview, renderRunPage, rolledWorkloads, type PageContext } from '../../../src/server/pages.js';
@@ -49,6 +49,12 @@ describe('HTML escaping', () => {
     registerSecret('s3cr3t-value-for-html');
     expect(html`${'token=s3cr3t-value-for-html'} ${'https://bob:pw@git.example/r'}`.value)
       .to.equal('token=[REDACTED] https://bob:[REDACTED]@git.example/r');
+  });
+
+  it('lets long references wrap after / ^ @ only, redacting before it splits', () => {
+    expect(breakable('reg.example:5000/team/app:main')!.value).to.equal('reg.example:5000/<wbr>team/<wbr>app:main');
+    expect(breakable('https://bob:pw@git.example/r.git^main')!.value).to.equal('https:/<wbr>/<wbr>bob:[REDACTED]@<wbr>git.example/<wbr>r.git^<wbr>main');
+    expect(breakable('<b>/x')!.value).to.equal('&lt;b&gt;/<wbr>x');
   });
 
   it('leaves no markup from run records, logs or sources in the pages', () => {
@@ -110,7 +116,7 @@ describe('page values', () => {
       { workload: 'default/deployment/web', at: '2026-03-01T10:03:00.000Z', ci: { workload: 'default/deployment/web', run: 'web-2', exitCode: 0, finishedAt: '2026-03-01T10:03:30.000Z' } },
       { workload: 'default/deployment/worker', at: '2026-03-01T10:02:01.000Z' },
     ]);
-    const page = renderRunPage(traced, { text: '', offset: 0 }, CTX);
+    const page = renderRunPage(traced, { text: '', offset: 0 }, CTX).replaceAll('<wbr>', '');
     expect(page).to.include('default/deployment/worker').and.include('ci passed').and.include(digest);
     expect(renderRunPage(run(), { text: '', offset: 0 }, CTX)).to.include('nothing: the run pushed no image');
   });
