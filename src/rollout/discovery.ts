@@ -21,9 +21,11 @@ type Container = { name?: string; image?: string };
 interface RawWorkload {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
   spec?: {
+    replicas?: number;
     template?: { spec?: { containers?: Container[]; initContainers?: Container[] } };
     jobTemplate?: { spec?: { template?: { spec?: { containers?: Container[]; initContainers?: Container[] } } } };
   };
+  status?: { readyReplicas?: number };
 }
 
 function keep(map: Record<string, string> | undefined): Record<string, string> | undefined {
@@ -41,8 +43,8 @@ function images(containers: Container[] | undefined): Container[] | undefined {
 
 /**
  * The part of a workload the controller decides on while it waits: name, namespace, uid and
- * resourceVersion, the `keel.sh/` and `keelson.dev/` annotations and labels, and each
- * container's name and image. Status, managed fields, the rest of the pod template and every
+ * resourceVersion, the `keel.sh/` and `keelson.dev/` annotations and labels, each container's
+ * name and image, and the replicas asked for and ready. Status, managed fields, the rest of the pod template and every
  * other annotation (a `last-applied-configuration` alone is the size of the object) are dropped
  * as objects arrive: the informer cache holds ten thousand of these. A rollout reads the whole
  * object fresh from the API server before it decides.
@@ -57,8 +59,12 @@ export function trimWorkload(kind: WorkloadKind, workload: RawWorkload): KubeWor
   };
   const pod = kind === 'CronJob' ? workload.spec?.jobTemplate?.spec?.template?.spec : workload.spec?.template?.spec;
   const podSpec = { containers: images(pod?.containers) ?? [], ...(pod?.initContainers ? { initContainers: images(pod.initContainers) } : {}) };
-  const spec = kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: podSpec } } } } : { template: { spec: podSpec } };
-  return { metadata, spec } as KubeWorkload;
+  // Replicas are kept (two numbers) for the status page's dependencies on demand.
+  const replicas = workload.spec?.replicas;
+  const ready = workload.status?.readyReplicas;
+  const spec = kind === 'CronJob' ? { jobTemplate: { spec: { template: { spec: podSpec } } } }
+    : { ...(replicas !== undefined ? { replicas } : {}), template: { spec: podSpec } };
+  return { metadata, spec, ...(ready !== undefined ? { status: { readyReplicas: ready } } : {}) } as KubeWorkload;
 }
 
 /** A Watch whose events carry trimmed workloads, for ListWatch (which stores what the watch hands it). */

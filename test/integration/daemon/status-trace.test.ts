@@ -103,12 +103,14 @@ describe('keelson daemon: the trace and the status page, filled from real work',
 
   it('lists a held dependency with its replicas and holder, then the ci result in the trace', async () => {
     const ci = await scene.startCi('ci-trace-1');
-    const dependencies = await scene.api<DependencyInfo[]>('/api/dependencies');
-    expect(dependencies).to.deep.include({
+    // The daemon learns of the scale-up through its watch of the workloads, a moment after the API.
+    const minio = await until(async () => (await scene.api<DependencyInfo[]>('/api/dependencies')).find((d) => d.key.endsWith('/minio') && d.readyReplicas === 1),
+      'the daemon to see minio ready');
+    expect(minio).to.deep.equal({
       key: `${scene.namespace}/deployment/minio`, replicas: 1, readyReplicas: 1, holders: ['ci-trace-1'], declaredBy: [`${scene.namespace}/deployment/web`],
     });
-    const web = (await scene.api<WorkloadInfo[]>('/api/workloads')).find((w) => w.key.endsWith('/web'));
-    expect(web?.heldBy).to.deep.equal(['ci-trace-1']);
+    const web = await until(async () => (await scene.api<WorkloadInfo[]>('/api/workloads')).find((w) => w.key.endsWith('/web') && w.heldBy), 'web to be held');
+    expect(web.heldBy).to.deep.equal(['ci-trace-1']);
 
     expect(await ci.finish(0)).to.equal(0);
     const traced = await until(async () => {

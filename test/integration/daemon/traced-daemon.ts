@@ -63,7 +63,17 @@ export async function startTracedDaemon(): Promise<TracedDaemon> {
   const ciChildren = new Set<ReturnType<typeof spawn>>();
   let daemon: DaemonProcess | undefined;
   const stop = async (): Promise<void> => {
-    for (const child of ciChildren) child.kill('SIGKILL');
+    // SIGTERM: keelson ci passes it to its command and releases the hold and leases; a SIGKILL
+    // would leave the command behind.
+    await Promise.all([...ciChildren].map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    })));
     await stopAllDaemons();
     await registry.stop();
     await core.deleteNamespace({ name: namespace }).catch(() => undefined);
@@ -155,6 +165,12 @@ export async function startTracedDaemon(): Promise<TracedDaemon> {
         const minio = await apps.readNamespacedDeployment({ name: 'minio', namespace });
         return (minio.status?.readyReplicas ?? 0) >= 1 && minio.metadata?.annotations?.['keelson.dev/leases']?.includes(id);
       }, `keelson ci ${id} to hold minio`, 120_000);
+      // The daemon learns of it through its watch of the workloads, a moment after the API.
+      await until(async () => {
+        const seen = (await api<Array<{ key: string; readyReplicas: number; holders?: string[] }>>('/api/dependencies')).find((d) => d.key.endsWith('/minio'));
+        const web = (await api<Array<{ key: string; heldBy?: string[] }>>('/api/workloads')).find((w) => w.key.endsWith('/web'));
+        return seen && seen.readyReplicas >= 1 && seen.holders?.includes(id) && web?.heldBy?.includes(id);
+      }, `the daemon to see ${id} holding minio and web`);
       return {
         id,
         finish: async (exitCode) => {

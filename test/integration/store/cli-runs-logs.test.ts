@@ -58,11 +58,12 @@ describe('keelson runs and keelson logs', function () {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs --json prints the full records, newest first', async () => {
+  it('runs --json prints the full records, newest first, each with its (here empty) trace', async () => {
     const result = await keelson(['runs', '--json', '--state-dir', dir]);
     expect(result.stderr).to.equal('');
     expect(result.status).to.equal(0);
-    expect(JSON.parse(result.stdout)).to.deep.equal([newer, older]);
+    const empty = { rollouts: [], ci: [] };
+    expect(JSON.parse(result.stdout)).to.deep.equal([{ ...newer, trace: empty }, { ...older, trace: empty }]);
   });
 
   it('runs --json filters by --watch and cuts at --limit', async () => {

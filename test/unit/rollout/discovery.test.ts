@@ -44,6 +44,14 @@ describe('trimWorkload: what the informer cache keeps of a workload', () => {
     });
   }
 
+  it('keeps the replicas asked for and ready, for the dependencies on the status page', () => {
+    const deployment = trimWorkload('Deployment', cases[0]!.object);
+    expect((deployment.spec as { replicas?: number }).replicas).to.equal(3);
+    expect((deployment as { status?: unknown }).status).to.equal(undefined);
+    const statefulSet = trimWorkload('StatefulSet', cases[1]!.object);
+    expect((statefulSet as { status?: unknown }).status).to.deep.equal({ readyReplicas: 3 });
+  });
+
   it('keeps a workload without keel metadata or containers readable', () => {
     const trimmed = trimWorkload('Deployment', { metadata: { name: 'plain', namespace: 'default', annotations: { other: 'x' } } });
     expect(trimmed).to.deep.equal({ metadata: { name: 'plain', namespace: 'default', uid: undefined, resourceVersion: undefined }, spec: { template: { spec: { containers: [] } } } });
