@@ -8,7 +8,7 @@ import { Duration } from '../domain/index.js';
 import { InputError, messageOf, UsageError } from '../errors.js';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createExecutor, type Executor } from '../executor/index.js';
-import { materializeCommit, parseWatchSpec, type WatchSpec } from '../git/index.js';
+import { materializeCommit, parseWatchSpec, repositoryKey, type WatchSpec } from '../git/index.js';
 import { registerSecret, type Logger } from '../log/index.js';
 import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
 import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
@@ -239,13 +239,21 @@ async function operatorTemplate(flags: PipelineFlags, file: KeelsonFile | undefi
   return template;
 }
 
-/** The operator's `allowBuilder:` of each watch in the config file, by watch key. */
+/**
+ * The operator's `allowBuilder:` of each watch in the config file, by watch key. A watch written
+ * without `^BRANCH` follows the default branch, whose name is known only when it is resolved: its
+ * allowance holds for the repository's branch keelson resolves it to.
+ */
 function builderAllowances(file: KeelsonFile | undefined): (watchKey: string) => readonly BuilderPrivilege[] {
   const byKey = new Map<string, readonly BuilderPrivilege[]>();
+  const byRepository = new Map<string, readonly BuilderPrivilege[]>();
   for (const watch of file?.watches ?? []) {
-    if (watch.allowBuilder.length > 0) byKey.set(parseWatchSpec(watch.repo).key, watch.allowBuilder);
+    if (watch.allowBuilder.length === 0) continue;
+    const spec = parseWatchSpec(watch.repo);
+    if (spec.branch !== undefined) byKey.set(spec.key, watch.allowBuilder);
+    else byRepository.set(repositoryKey(spec), watch.allowBuilder);
   }
-  return (watchKey) => byKey.get(watchKey) ?? [];
+  return (watchKey) => byKey.get(watchKey) ?? byRepository.get(watchKey.slice(0, watchKey.lastIndexOf('^'))) ?? [];
 }
 
 /**
