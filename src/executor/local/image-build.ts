@@ -24,7 +24,22 @@ export interface ImageBuildOptions {
 
 export type ImageBuildResult =
   | { readonly ok: true; readonly image: RunImage; readonly refs: readonly string[] }
-  | { readonly ok: false; readonly stage: 'build' | 'push'; readonly exitCode: number | null; readonly aborted: boolean };
+  | {
+    readonly ok: false; readonly stage: 'build' | 'push'; readonly exitCode: number | null; readonly aborted: boolean;
+    /** What to do about a failure keelson recognises, in a few words. */
+    readonly hint?: string;
+  };
+
+/**
+ * buildah (and podman) run a Dockerfile RUN with an OCI runtime by default; when none is installed
+ * (Debian installs buildah without its recommended runc) every RUN fails with this.
+ */
+export function buildFailureHint(tool: string, output: string): string | undefined {
+  if (tool !== 'docker' && output.includes('exec: no command')) {
+    return `${tool} found no OCI runtime for a RUN step ("exec: no command"): install runc (apt-get install runc), or set BUILDAH_ISOLATION=chroot in keelson's environment`;
+  }
+  return undefined;
+}
 
 /** A Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. Branch names like `feature/x` become `feature-x`. */
 export function toImageTag(text: string): string {
@@ -82,7 +97,10 @@ export async function buildAndPushImage(options: ImageBuildOptions): Promise<Ima
   options.log(`keelson: building ${refs.join(', ')} with ${tool}\n`);
   options.stage?.(`building ${refs[0]}`);
   const built = await run(buildArgs);
-  if (built.exitCode !== 0) return { ok: false, stage: 'build', exitCode: built.exitCode, aborted: built.aborted };
+  if (built.exitCode !== 0) {
+    const hint = buildFailureHint(tool, built.tail);
+    return { ok: false, stage: 'build', exitCode: built.exitCode, aborted: built.aborted, ...(hint ? { hint } : {}) };
+  }
 
   if (!options.registry) {
     options.log(`keelson: no registry configured; ${refs[0]} stays in local ${tool} storage\n`);

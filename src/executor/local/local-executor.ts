@@ -90,7 +90,7 @@ export class LocalExecutor implements Executor {
       return {
         ok: false,
         reason: built.stage === 'build' ? RunReason.BuildFailed : RunReason.PushFailed,
-        message: `${pipeline.build.tool} ${built.stage} exited with ${built.exitCode ?? 'a signal'}`,
+        message: `${pipeline.build.tool} ${built.stage} exited with ${built.exitCode ?? 'a signal'}${built.hint ? `: ${built.hint}` : ''}`,
         exitCode: built.exitCode ?? undefined,
       };
     }

@@ -73,6 +73,28 @@ describe('keelson run builds a checkout with buildah and pushes it', function ()
     expect(output).to.include('committed message').and.not.include('dirty work tree');
   });
 
+  it('a RUN step with no OCI runtime installed fails with a message that names the fix', async () => {
+    const stateDir = join(dir!, 'no-runtime');
+    // buildah's default isolation, with runc out of sight (/usr/sbin hidden in a mount namespace of
+    // its own): what a machine gets from `apt-get install --no-install-recommends buildah`.
+    const { BUILDAH_ISOLATION: _chroot, ...withoutChroot } = env();
+    // A RUN step of its own, so no cached layer stands in for running it.
+    const own = await makeRepo();
+    await copyFile(join(baseImageDir(), 'busybox'), join(own, 'busybox'));
+    await writeFile(join(own, 'Dockerfile'), `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "echo", "${stateDir}"]\n`);
+    await git(own, 'add', '--', '.');
+    await git(own, 'commit', '--quiet', '-m', 'a RUN step');
+    const result = await runKeelson(['run', own, '--image', 'build/app', '--state-dir', stateDir], {
+      env: withoutChroot,
+      prefix: ['unshare', '--mount', '--', 'sh', '-c', 'mount -t tmpfs tmpfs /usr/sbin && exec "$@"', 'sh'],
+    });
+    expect(result.status, result.stderr).to.equal(1);
+    const [run] = await runs(stateDir);
+    expect(run).to.include({ phase: 'failed', reason: 'BuildFailed' });
+    expect(run!.message).to.equal('buildah build exited with 1: buildah found no OCI runtime for a RUN step ("exec: no command"): '
+      + "install runc (apt-get install runc), or set BUILDAH_ISOLATION=chroot in keelson's environment");
+  });
+
   it('without --registry the image stays in local storage and the run says so', async () => {
     const stateDir = join(dir!, 'local');
     const result = await runKeelson(['run', repo, '--image', 'build/local', '--state-dir', stateDir], { env: env() });
