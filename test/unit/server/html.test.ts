@@ -121,6 +121,13 @@ describe('page values', () => {
     expect(renderRunPage(run(), { text: '', offset: 0 }, CTX)).to.include('nothing: the run pushed no image');
   });
 
+  it('shows the kind of a run, so a deploy does not look like a build', () => {
+    const deploy = run({ kind: 'deploy', commit: '', phase: 'succeeded', finishedAt: '2026-03-01T10:01:05.000Z' });
+    const overview = renderOverview({ storeDescription: 'file:/x', runs: [deploy, run()], problems: [] }, CTX);
+    expect(overview).to.include('<span class="kind kind-deploy">deploy</span>').and.include('<span class="kind kind-build">build</span>');
+    expect(renderRunPage(deploy, { text: '', offset: 0 }, CTX)).to.include('<span class="kind kind-deploy">deploy</span>').and.include('none (image not built here)');
+  });
+
   const nexts: Array<[string | undefined, string]> = [
     ['/runs/x', '/runs/x'], [undefined, '/'], ['//evil.example/', '/'], ['/\\evil.example', '/'], ['https://evil.example/', '/'],
     ['/\t/evil.example', '/'], ['/\n\\evil.example', '/'], ['/runs/\tx', '/runs/x'],
