@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -8,7 +8,8 @@ import { Duration } from '../domain/index.js';
 import { InputError, messageOf, UsageError } from '../errors.js';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createExecutor, type Executor } from '../executor/index.js';
-import { materializeCommit, parseWatchSpec, repositoryKey, type WatchSpec } from '../git/index.js';
+import { gitCommitHistory, materializeCommit, parseWatchSpec, repositoryKey, type CommitHistory, type WatchSpec } from '../git/index.js';
+import { pidExists } from '../proc/index.js';
 import { registerSecret, type Logger } from '../log/index.js';
 import { PipelineRunner, type SourceMaterializer } from '../pipeline/index.js';
 import { anonymousCredentials, loadRegistryConfig, toDockerConfigJson, usesPlainHttp, type CredentialLookup } from '../registry/index.js';
@@ -69,6 +70,8 @@ export interface PipelineSetup {
   readonly authFile?: string;
   /** Names of keelson's environment variables that steps and deploy runs see (`passEnv`, `--pass-env`). */
   readonly passEnv: readonly string[];
+  /** Lists the commits between two commits of a watch (skipped records). */
+  readonly history: CommitHistory;
   /** Sends a rollout or approval notification to the pipeline's `report.notifications`; never throws. */
   notify(event: NotificationEvent): Promise<void>;
   /** Removes temporary files (the generated registry auth file). */
@@ -126,6 +129,9 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   const store = await openStoreFromOptions(storeFlags, { exclusive: true });
   const workRoot = storeFlags.stateDir ?? (storeFlags.redis ? path.join(os.tmpdir(), 'keelson') : defaultStateDir());
   const authDir = path.join(workRoot, 'auth');
+  // The file store's lock makes this process the only one on the state dir: every other auth
+  // file is a killed process's copy of the registry password. Elsewhere, those of dead pids.
+  await removeStaleAuthFiles(authDir, storeFlags.redis === undefined);
   let authFile: string | undefined;
   if (registryConfigPath) {
     // Builders read credentials from a file, never from a command line or the environment.
@@ -148,9 +154,10 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
       ...(authFile ? { authFile } : {}),
       isInsecureRegistry: (host) => usesPlainHttp(host, credentials),
     });
+  const cacheDir = path.join(workRoot, 'git-mirrors');
   const materializer: SourceMaterializer = {
     materialize: async (watch, commit, destDir, signal) => {
-      await materializeCommit(watch as WatchSpec, commit, destDir, { cacheDir: path.join(workRoot, 'git-mirrors'), signal });
+      await materializeCommit(watch as WatchSpec, commit, destDir, { cacheDir, signal });
     },
   };
   const runner = new PipelineRunner({
@@ -177,6 +184,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   });
   return {
     store, runner, executor, credentials, passEnv,
+    history: gitCommitHistory({ cacheDir }),
     ...(file ? { file } : {}),
     ...(pipeline ? { pipeline } : {}),
     ...(registry ? { registry } : {}),
@@ -189,6 +197,15 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
       if (authFile) await rm(authFile, { force: true });
     },
   };
+}
+
+/** Removes `config-<pid>.json` files of other processes: all of them, or those of dead pids. */
+async function removeStaleAuthFiles(authDir: string, all: boolean): Promise<void> {
+  for (const name of await readdir(authDir).catch((): string[] => [])) {
+    const pid = /^config-(\d+)\.json$/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    if (all || !pidExists(Number(pid))) await rm(path.join(authDir, name), { force: true });
+  }
 }
 
 /**

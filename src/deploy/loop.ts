@@ -1,5 +1,5 @@
 import type { PipelineSpec } from '../config/index.js';
-import { newRunId } from '../domain/index.js';
+import { newRunId, type RunId } from '../domain/index.js';
 import { InputError, messageOf } from '../errors.js';
 import { expandTags, toolEnvironment } from '../executor/index.js';
 import { silentLogger, StreamRedactor, type Logger } from '../log/index.js';
@@ -268,11 +268,24 @@ export class LocalDeployLoop {
     const signal = this.lifecycle.signal;
     if (signal.aborted) return;
     const mark = await this.options.store.getState<unknown>(`deployed:${candidate.digest}`);
-    if (mark !== undefined) return;
+    let retryOf: string | undefined;
+    if (mark !== undefined) {
+      retryOf = await this.crashedDeploy(mark);
+      if (retryOf === undefined) return;
+    }
     const built = await this.findBuild(candidate.digest);
     // A first sight of an image nobody built here is the baseline, not a deploy.
-    if (candidate.cause === 'observed' && !built) return;
-    await this.deploy(candidate, built ?? undefined, signal);
+    if (candidate.cause === 'observed' && !built && retryOf === undefined) return;
+    await this.deploy(candidate, built ?? undefined, signal, retryOf);
+  }
+
+  /** The run id of a deploy that a crash cut off (it is run once more), else undefined. */
+  private async crashedDeploy(mark: unknown): Promise<string | undefined> {
+    const parsed = DeployedMark.safeParse(mark);
+    if (!parsed.success) return undefined;
+    const previous = await this.options.store.getRun(parsed.data.runId as RunId).catch(() => undefined);
+    const crashed = previous?.phase === 'interrupted' && previous.reason === RunReason.ProcessDied && previous.retryOf === undefined;
+    return crashed ? previous.id : undefined;
   }
 
   /** `image:<digest>`, else the watch's newest build run when it pushed this digest. */
@@ -294,7 +307,7 @@ export class LocalDeployLoop {
     return found;
   }
 
-  private async deploy(candidate: Candidate, built: BuiltImage | undefined, signal: AbortSignal): Promise<void> {
+  private async deploy(candidate: Candidate, built: BuiltImage | undefined, signal: AbortSignal, retryOf?: string): Promise<void> {
     const { store } = this.options;
     const id = newRunId();
     const ref = `${candidate.repository}:${candidate.tag}`;
@@ -314,6 +327,7 @@ export class LocalDeployLoop {
       reason: DeployReason.Started,
       message: `running ${ref}@${shortDigest}`,
       executor: 'local',
+      ...(retryOf !== undefined ? { retryOf: retryOf as RunId } : {}),
     });
     log.info('deploy started');
 
@@ -351,6 +365,7 @@ export class LocalDeployLoop {
         env: toolEnvironment({ env: this.options.env ?? process.env, passEnv: this.options.passEnv ?? [] }),
         log: sink,
         signal: timeout.signal,
+        recordProcess: (process) => store.recordRunProcess(id, process),
       });
     } catch (error) {
       sink(`keelson: cannot run ${pinned}: ${messageOf(error)}\n`);

@@ -56,7 +56,7 @@ export function planImageRun(options: RunImageOptions, dockerConfigDir?: string)
 export async function runImage(options: RunImageOptions): Promise<RunImageResult> {
   const tool: DeployTool = options.tool ?? 'buildah';
   const env = options.env ?? toolEnvironment({});
-  const scratch = tool === 'docker' && options.authFile ? await mkdtemp(path.join(tmpdir(), 'keelson-docker-')) : undefined;
+  const scratch = tool === 'docker' && options.authFile ? await mkdtemp(path.join(tmpdir(), `${options.name}-docker-`)) : undefined;
   try {
     if (scratch) await copyFile(options.authFile!, path.join(scratch, 'config.json'));
     const plan = planImageRun(options, scratch);
@@ -64,7 +64,10 @@ export async function runImage(options: RunImageOptions): Promise<RunImageResult
     // An aborted `from` may or may not have created the container: remove it either way.
     let created: 'yes' | 'maybe' | 'no' = 'no';
     for (const step of plan.filter((s) => s.stage !== 'cleanup')) {
-      const ran = await runCommand(tool, step.args, { cwd: tmpdir(), env, log: options.log, signal: options.signal });
+      const ran = await runCommand(tool, step.args, {
+        cwd: tmpdir(), env, log: options.log, signal: options.signal,
+        ...(options.recordProcess ? { recordProcess: options.recordProcess } : {}),
+      });
       if (step.stage === 'pull') created = ran.exitCode === 0 ? 'yes' : ran.aborted ? 'maybe' : 'no';
       if (ran.exitCode !== 0 || ran.aborted) {
         result = { ok: false, stage: step.stage === 'pull' ? 'pull' : 'run', exitCode: ran.exitCode, aborted: ran.aborted };

@@ -1,4 +1,5 @@
 import type { RunLogSink } from '../executor/index.js';
+import type { RunProcess } from '../store/index.js';
 
 /** The container tool that runs a deploy image: the build's `build.tool`. */
 export type DeployTool = 'buildah' | 'podman' | 'docker';
@@ -26,6 +27,8 @@ export interface RunImageOptions {
   readonly log: RunLogSink;
   /** Aborting kills the running command; the container is still removed. */
   readonly signal: AbortSignal;
+  /** Records each child process group with the deploy run before the child runs. */
+  readonly recordProcess?: (process: RunProcess) => Promise<void>;
 }
 
 /** How running an image went; `stage` says which command failed. */

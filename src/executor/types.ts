@@ -1,6 +1,6 @@
 import type { BuilderPrivilege, PipelineSpec } from '../config/index.js';
 import type { RunId } from '../domain/index.js';
-import type { RunImage, RunReason } from '../store/index.js';
+import type { RunImage, RunProcess, RunReason } from '../store/index.js';
 
 /** The committed tree of one commit, already materialised in a directory (never a work tree). */
 export interface SourceTree {
@@ -30,6 +30,8 @@ export interface ExecutionRequest {
   readonly stage?: (text: string) => void;
   /** Aborted on timeout, supersession or shutdown; the executor cleans up and resolves. */
   readonly signal: AbortSignal;
+  /** Records each child process group with the run before the child runs (see runCommand). */
+  readonly recordProcess?: (process: RunProcess) => Promise<void>;
 }
 
 export interface ExecutionResult {

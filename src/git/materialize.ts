@@ -9,7 +9,7 @@ import { InputError } from '../errors.js';
 import { GitBranchNotFoundError, GitCommitNotFoundError } from './errors.js';
 import { remoteError } from './remote-head-reader.js';
 import { DEFAULT_GIT_TIMEOUT_MS, gitMessage, runGit, spawnGit, stderrOf } from './run-git.js';
-import type { WatchSpec } from './types.js';
+import type { CommitHistory, WatchSpec } from './types.js';
 import { repoDisplay } from './watch-spec.js';
 
 export interface SourceOptions {
@@ -104,6 +104,31 @@ async function prepareCommit(spec: WatchSpec, commit: string, options: SourceOpt
     throw new GitBranchNotFoundError(repoDisplay(spec), branch, gitMessage(onBranch.stderr));
   }
   return gitDir;
+}
+
+/**
+ * The commits between the last one done and a new head, read from the repository (a remote one
+ * through its mirror under `cacheDir`, fetched now). When `from` is not an ancestor (a
+ * force-push) only what `to` has that `from` has not is listed; when `from` is unknown
+ * altogether, nothing is (there is no way to tell what was skipped).
+ */
+export function gitCommitHistory(options: Pick<SourceOptions, 'cacheDir' | 'timeoutMs'>): CommitHistory {
+  return {
+    async between(spec, from, to, limit, signal) {
+      let gitDir = spec.repo;
+      if (spec.kind === 'remote') ({ gitDir } = await fetchIntoMirror(spec, spec.branch, { ...options, ...(signal ? { signal } : {}) }));
+      const git = (args: string[]) => runGit(['-C', gitDir, ...args], { signal, timeoutMs: options.timeoutMs, okStatuses: [0, 128] });
+      const known = await git(['cat-file', '-e', '--end-of-options', `${from}^{commit}`]);
+      if (known.status !== 0) return { commits: [], omitted: 0 };
+      const listed = await git(['rev-list', `--max-count=${limit + 2}`, '--end-of-options', to, `^${from}`]);
+      if (listed.status !== 0) return { commits: [], omitted: 0 };
+      const newestFirst = listed.stdout.split('\n').filter((line) => line !== '' && line !== to);
+      if (newestFirst.length <= limit) return { commits: newestFirst.reverse(), omitted: 0 };
+      const count = await git(['rev-list', '--count', '--end-of-options', to, `^${from}`]);
+      const total = Number(count.stdout.trim()) - 1;
+      return { commits: newestFirst.slice(0, limit).reverse(), omitted: total - limit, newestOmitted: newestFirst[limit]! };
+    },
+  };
 }
 
 /** One fetch at a time per mirror in this process: git refuses concurrent ref updates. */

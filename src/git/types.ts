@@ -40,6 +40,17 @@ export interface TriggerEvent {
   /** Commits seen by polls while the previous run was going, older first, that are not built:
    * the pipeline records them as skipped runs. */
   readonly skipped: readonly string[];
+  /** Commits not built beyond those in `skipped` (a long backlog): one summary record. */
+  readonly skippedOmitted?: { readonly count: number; readonly newest: string };
+}
+
+/** Where a watch stands after a restart, from the pipeline's records. */
+export interface ResumePoint {
+  /** A commit whose run was cut off by a crash: run once more before anything newer. */
+  readonly retry?: string;
+  /** The newest commit whose run finished, and when: newer than the watch state when keelson
+   * died between the end of that run and writing the state. */
+  readonly finished?: { readonly commit: string; readonly at: string };
 }
 
 /**
@@ -49,6 +60,24 @@ export interface TriggerEvent {
  */
 export interface PipelineTrigger {
   trigger(event: TriggerEvent, signal: AbortSignal): Promise<{ ok: boolean }>;
+  /** Asked once per watch before its first poll. */
+  resume?(watchKey: string): Promise<ResumePoint>;
+}
+
+/** The commits of a watch's branch between two commits, for the skipped records. */
+export interface CommitHistory {
+  /**
+   * Commits reachable from `to` but not from `from` (`git rev-list to ^from`), without `to`,
+   * oldest first, at most `limit`; `omitted` counts the older ones left out and `newestOmitted`
+   * names the newest of those.
+   */
+  between(spec: WatchSpec, from: string, to: string, limit: number, signal?: AbortSignal): Promise<CommitRange>;
+}
+
+export interface CommitRange {
+  readonly commits: readonly string[];
+  readonly omitted: number;
+  readonly newestOmitted?: string;
 }
 
 /** Options shared by the git helpers that run git. */

@@ -6,7 +6,7 @@ import { LocalHeadReader } from './local-head-reader.js';
 import { RemoteHeadReader } from './remote-head-reader.js';
 import { backoffMs, parseSchedule, type Schedule } from './schedule.js';
 import { WatchState } from './schema.js';
-import type { Head, HeadReader, PipelineTrigger, WatchSpec } from './types.js';
+import type { CommitHistory, Head, HeadReader, PipelineTrigger, TriggerEvent, WatchSpec } from './types.js';
 
 export interface GitWatcherOptions {
   readonly watches: readonly WatchSpec[];
@@ -31,6 +31,12 @@ export interface GitWatcherOptions {
   /** Cancel a running build when a newer commit of the same watch arrives (the signal's reason
    * is a SupersededError), instead of letting it finish. @default false: coalesce */
   readonly supersede?: boolean;
+  /** Lists the commits between the last one done and a new head, so that every commit that is
+   * not built is recorded as skipped, also those no poll saw (landed while keelson was down, or
+   * between two polls). @default none: only commits that polls saw are recorded */
+  readonly history?: CommitHistory;
+  /** Skipped commits recorded one by one; beyond that, one summary record. @default 100 */
+  readonly skippedLimit?: number;
 }
 
 const DEFAULTS = {
@@ -38,6 +44,7 @@ const DEFAULTS = {
   jitter: 0.1,
   maxCronJitterMs: 30_000,
   maxBackoffMs: 600_000,
+  skippedLimit: 100,
 } as const;
 
 /** What the status page and tests see of one watch. */
@@ -76,6 +83,8 @@ interface Watch {
   readonly log: Logger;
   loaded: boolean;
   lastDone?: string;
+  /** The commit of a run a crash cut off, run once more before anything newer */
+  retry?: string;
   running?: Run;
   pending?: Head;
   skipped: string[];
@@ -122,6 +131,8 @@ export class GitWatcher {
   private readonly runEnded = new Set<(ok: boolean) => void>();
   private started = false;
   private readonly supersede: boolean;
+  private readonly history: CommitHistory | undefined;
+  private readonly skippedLimit: number;
 
   constructor(options: GitWatcherOptions) {
     this.trigger = options.trigger;
@@ -132,6 +143,8 @@ export class GitWatcher {
     this.maxBackoffMs = options.maxBackoff?.milliseconds ?? DEFAULTS.maxBackoffMs;
     this.random = options.random ?? Math.random;
     this.supersede = options.supersede ?? false;
+    this.history = options.history;
+    this.skippedLimit = options.skippedLimit ?? DEFAULTS.skippedLimit;
     this.log = options.logger ?? silentLogger();
     const readerFor = options.headReader ?? createHeadReader;
     const seen = new Set<string>();
@@ -262,11 +275,24 @@ export class GitWatcher {
 
   private async load(watch: Watch): Promise<void> {
     const raw = await this.state.getState<unknown>(watchStateKey(watch.spec));
+    let doneAt: string | undefined;
     if (raw !== undefined) {
       const parsed = WatchState.safeParse(raw);
-      if (parsed.success) watch.lastDone = parsed.data.commit;
-      else watch.log.warn({ key: watchStateKey(watch.spec) }, 'ignoring unreadable watch state');
+      if (parsed.success) {
+        watch.lastDone = parsed.data.commit;
+        doneAt = parsed.data.at;
+      } else {
+        watch.log.warn({ key: watchStateKey(watch.spec) }, 'ignoring unreadable watch state');
+      }
     }
+    const resume = await this.trigger.resume?.(watch.spec.key);
+    const finished = resume?.finished;
+    if (finished && finished.commit !== watch.lastDone && (doneAt === undefined || Date.parse(finished.at) > Date.parse(doneAt))) {
+      // keelson died after the run ended but before the state was written: it is done.
+      watch.log.info({ commit: finished.commit }, 'resuming after the last finished run');
+      watch.lastDone = finished.commit;
+    }
+    if (resume?.retry !== undefined && resume.retry !== watch.lastDone) watch.retry = resume.retry;
     watch.loaded = true;
   }
 
@@ -285,23 +311,48 @@ export class GitWatcher {
       }
       return;
     }
+    if (watch.retry !== undefined) {
+      // The interrupted run goes first, as it would have; the head follows it.
+      const retry: Head = { branch: head.branch, commit: watch.retry };
+      watch.retry = undefined;
+      if (head.commit !== retry.commit) watch.pending = head;
+      watch.log.info({ commit: retry.commit }, 'retrying the run a crash cut off');
+      this.startRun(watch, retry, [], true);
+      return;
+    }
     if (head.commit === watch.lastDone) return;
     this.startRun(watch, head, []);
   }
 
-  private startRun(watch: Watch, head: Head, skipped: readonly string[]): void {
+  private startRun(watch: Watch, head: Head, skipped: readonly string[], retry = false): void {
     const abort = new AbortController();
     const run: Run = { commit: head.commit, abort, done: Promise.resolve() };
     watch.running = run;
-    run.done = this.execute(watch, head, skipped, AbortSignal.any([this.abort.signal, abort.signal]));
+    run.done = this.execute(watch, head, skipped, AbortSignal.any([this.abort.signal, abort.signal]), retry);
   }
 
-  private async execute(watch: Watch, head: Head, skipped: readonly string[], runSignal: AbortSignal): Promise<void> {
+  /** The commits between the last one done and `head` that are not built; polls saw `seen`. */
+  private async skippedBefore(watch: Watch, head: Head, seen: readonly string[], signal: AbortSignal): Promise<Pick<TriggerEvent, 'skipped' | 'skippedOmitted'>> {
+    if (!this.history || watch.lastDone === undefined) return { skipped: seen };
+    try {
+      const range = await this.history.between(watch.spec, watch.lastDone, head.commit, this.skippedLimit, signal);
+      const listed = new Set(range.commits);
+      // A commit a poll saw but the history does not have was force-pushed away: still recorded.
+      const skipped = [...seen.filter((commit) => !listed.has(commit)), ...range.commits];
+      return { skipped, ...(range.omitted > 0 && range.newestOmitted ? { skippedOmitted: { count: range.omitted, newest: range.newestOmitted } } : {}) };
+    } catch (error) {
+      watch.log.warn({ commit: head.commit, reason: messageOf(error) }, 'cannot list the commits since the last run; recording only those polls saw as skipped');
+      return { skipped: seen };
+    }
+  }
+
+  private async execute(watch: Watch, head: Head, seen: readonly string[], runSignal: AbortSignal, retry: boolean): Promise<void> {
     const signal = this.abort.signal;
-    watch.log.info({ commit: head.commit, branch: head.branch, skipped: skipped.length }, 'new commit, triggering pipeline');
     let ok = false;
     try {
-      ({ ok } = await this.trigger.trigger({ watch: watch.spec, commit: head.commit, branch: head.branch, skipped }, runSignal));
+      const skipped = retry ? { skipped: [] } : await this.skippedBefore(watch, head, seen, runSignal);
+      watch.log.info({ commit: head.commit, branch: head.branch, skipped: skipped.skipped.length }, 'new commit, triggering pipeline');
+      ({ ok } = await this.trigger.trigger({ watch: watch.spec, commit: head.commit, branch: head.branch, ...skipped }, runSignal));
     } catch (error) {
       if (!runSignal.aborted) watch.log.error({ commit: head.commit, reason: messageOf(error) }, 'pipeline trigger failed');
     }

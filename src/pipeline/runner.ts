@@ -1,5 +1,6 @@
 import { lstatSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseRepositoryPipeline, type BuilderPrivilege, type PipelineSpec } from '../config/index.js';
 import { isSuperseded, newRunId, Slots, type RunId } from '../domain/index.js';
@@ -8,8 +9,12 @@ import type { ExecutionResult, Executor } from '../executor/index.js';
 import { readTreeFile, TreePathError } from '../git/index.js';
 import { StreamRedactor, type Logger } from '../log/index.js';
 import { runQueueLength } from '../metrics/index.js';
+import { endProcessGroup } from '../proc/index.js';
 import { RunReason, type RunKind, type RunPhase, type RunRecord, type Store } from '../store/index.js';
 import type { PipelineEvent, PipelineOutcome, SourceMaterializer } from './types.js';
+
+/** How long a left-behind process group gets between SIGTERM and SIGKILL. */
+const KILL_GRACE_MS = 5000;
 
 /** The file a repository may commit to carry its own pipeline. */
 export const REPOSITORY_PIPELINE_FILE = 'keelson.yaml';
@@ -57,30 +62,97 @@ export class PipelineRunner {
   }
 
   /**
-   * Marks runs left `queued` or `running` by a process that died (kill -9, power loss) as
-   * interrupted. Each is retried once: the next trigger of the same commit records `retryOf`;
-   * a retry that is interrupted again is not retried a second time.
+   * Takes over runs left `queued` or `running` by a process that died (kill -9, power loss):
+   * ends every child process group recorded with them (SIGTERM, then SIGKILL), removes their
+   * workspace and scratch files, and marks them interrupted. A build run is retried once (see
+   * resume()); a retry that is interrupted again is not retried a second time. Runs whose owner
+   * is still alive (another replica on the same Redis) are left alone.
    */
   async recoverInterruptedRuns(): Promise<RunRecord[]> {
     const { store, logger } = this.options;
     const unfinished = [...(await store.listRuns({ phase: 'running', limit: 10_000 })), ...(await store.listRuns({ phase: 'queued', limit: 10_000 }))];
     const recovered: RunRecord[] = [];
     for (const run of unfinished) {
-      const record = await store.transitionRun(run.id, 'interrupted', RunReason.ProcessDied,
-        'keelson stopped while this run was going; it is retried once');
+      if (run.owner !== undefined && run.owner !== store.owner && (await this.ownerStaysAlive(run.owner))) {
+        logger.info({ run: run.id, watch: run.watch, owner: run.owner }, 'run belongs to a live process; not recovering it');
+        continue;
+      }
+      for (const group of run.processes ?? []) {
+        const ended = await endProcessGroup(group, { graceMs: KILL_GRACE_MS });
+        logger.debug({ run: run.id, pid: group.pid, startTime: group.startTime, found: ended.found }, 'process group of an interrupted run');
+        if (ended.found > 0) logger.warn({ run: run.id, pid: group.pid, command: group.command, processes: ended.found, left: ended.left }, 'ended processes of an interrupted run');
+      }
+      const willRetry = run.kind === 'build' && !run.retryOf;
+      let record: RunRecord;
+      try {
+        record = await store.transitionRun(run.id, 'interrupted', RunReason.ProcessDied,
+          willRetry ? 'keelson stopped while this run was going; it is retried once' : 'keelson stopped while this run was going');
+      } catch (error) {
+        if (isKeelsonError(error) && error.code === 'KEELSON_RUN_FINISHED') continue; // finished meanwhile by its owner
+        throw error;
+      }
+      await this.removeScratch(run.id);
       recovered.push(record);
-      const key = retryKey(run.watch, run.commit);
-      if (run.retryOf) this.givenUp.add(key);
-      else this.retries.set(key, run.id);
-      logger.warn({ run: run.id, watch: run.watch, commit: run.commit, retry: !run.retryOf }, 'run was interrupted');
+      if (run.kind === 'build') {
+        const key = retryKey(run.watch, run.commit);
+        if (run.retryOf) this.givenUp.add(key);
+        else this.retries.set(key, run.id);
+      }
+      logger.warn({ run: run.id, kind: run.kind, watch: run.watch, commit: run.commit, retry: willRetry }, 'run was interrupted');
+    }
+    for (const corrupt of await store.corruptRuns()) {
+      // Nothing of it can be trusted, not even its processes; it stays listed until moved away.
+      logger.warn({ run: corrupt.id, file: corrupt.where, problem: corrupt.problem }, 'run record is corrupt; move it away');
+      await this.removeScratch(corrupt.id);
     }
     return recovered;
+  }
+
+  /** Whether a run's owner is alive; one that was killed may look alive until its key's TTL
+   * ran out (a new leader starts sooner than that), so that long is waited for. */
+  private async ownerStaysAlive(owner: string): Promise<boolean> {
+    const { store } = this.options;
+    const deadline = Date.now() + store.ownerTtlMs;
+    for (;;) {
+      if (!(await store.ownerAlive(owner))) return false;
+      if (Date.now() >= deadline) return true;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500, store.ownerTtlMs)));
+    }
+  }
+
+  /**
+   * What a watch resumes from after a restart: the commit of an interrupted run to retry, and
+   * the newest commit whose run finished (also when keelson died before the watch's state was
+   * written, so that it is not run a second time).
+   */
+  async resume(watchKey: string): Promise<{ retry?: string; finished?: { commit: string; at: string } }> {
+    let retry: string | undefined;
+    for (const key of this.retries.keys()) {
+      const [watch, commit] = key.split('\u0000');
+      if (watch === watchKey) retry = commit;
+    }
+    const runs = await this.options.store.listRuns({ watch: watchKey, limit: 100 });
+    const last = runs.find((run) => run.kind === 'build' && (run.phase === 'succeeded' || run.phase === 'failed' || run.phase === 'cancelled'));
+    return {
+      ...(retry !== undefined ? { retry } : {}),
+      ...(last?.finishedAt ? { finished: { commit: last.commit, at: last.finishedAt } } : {}),
+    };
+  }
+
+  /** The workspace and the temp dirs a run leaves while it is going. */
+  private async removeScratch(id: string): Promise<void> {
+    await rm(path.join(this.options.workspaceDir, id), { recursive: true, force: true });
+    const prefixes = [`keelson-push-${id}-`, `keelson-deploy-${id}-docker-`];
+    for (const name of await readdir(tmpdir()).catch((): string[] => [])) {
+      if (prefixes.some((prefix) => name.startsWith(prefix))) await rm(path.join(tmpdir(), name), { recursive: true, force: true });
+    }
   }
 
   async trigger(event: PipelineEvent, signal: AbortSignal): Promise<PipelineOutcome> {
     const { store, logger } = this.options;
     const base = { kind: 'build' as RunKind, watch: event.watch.key, repo: event.watch.repo, branch: event.branch, executor: this.options.executor.kind };
-    for (const commit of event.skipped) {
+    const skipped = event.skipped.filter((commit) => !this.givenUp.delete(retryKey(event.watch.key, commit)));
+    for (const commit of skipped) {
       await store.createRun({
         ...base, id: newRunId(), commit, phase: 'skipped', reason: RunReason.Coalesced,
         message: `newer commit ${event.commit.slice(0, 12)} was built instead`,
@@ -96,7 +168,14 @@ export class PipelineRunner {
     this.retries.delete(key);
 
     const id = newRunId();
-    await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting for a worker', retryOf, skippedCommits: event.skipped.length > 0 ? event.skipped : undefined });
+    if (event.skippedOmitted) {
+      const { count, newest } = event.skippedOmitted;
+      await store.createRun({
+        ...base, id: newRunId(), commit: newest, phase: 'skipped', reason: RunReason.Coalesced,
+        message: `${count} older commit(s) up to ${newest.slice(0, 12)} were not built either (too many to list one by one); newer commit ${event.commit.slice(0, 12)} was built instead`,
+      });
+    }
+    await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting for a worker', retryOf, skippedCommits: skipped.length > 0 ? skipped : undefined });
     const log = logger.child({ run: id, watch: event.watch.key, commit: event.commit.slice(0, 12) });
     let release: () => void;
     runQueueLength.inc();
@@ -189,6 +268,7 @@ export class PipelineRunner {
       log: sink,
       ...(this.options.onStage ? { stage: (text: string) => this.options.onStage!(id, text) } : {}),
       signal,
+      recordProcess: (process) => this.options.store.recordRunProcess(id, process),
     });
   }
 

@@ -17,6 +17,8 @@ export interface PipelineEvent {
   readonly commit: string;
   /** Commits that landed while the previous run was going and were coalesced into this one. */
   readonly skipped: readonly string[];
+  /** More commits that were not built than `skipped` lists: recorded as one summary run. */
+  readonly skippedOmitted?: { readonly count: number; readonly newest: string };
 }
 
 export interface PipelineOutcome {

@@ -77,6 +77,7 @@ export class FileStore implements Store {
   private ownerLock: StateDirLock | undefined;
   /** This process, as ownerAlive() recognises it after a crash: `local:<pid>@<start time>`. */
   readonly owner: string;
+  readonly ownerTtlMs = 0;
 
   private constructor(readonly stateDir: string, options: FileStoreOptions) {
     this.description = `file:${stateDir}`;

@@ -29,11 +29,11 @@ export interface RedisStoreOptions {
   /** Time source for record timestamps. @default the system clock */
   readonly clock?: Clock;
   /** How long this process's owner key outlives its last heartbeat (a kill -9, a lost
-   * connection): its runs are recovered by another process only after that. @default 15000 */
+   * connection): its runs are recovered by another process only after that. @default 10000 */
   readonly ownerTtlMs?: number;
 }
 
-const DEFAULTS = { keyPrefix: 'keelson:', connectTimeoutMs: 5000, ownerTtlMs: 15_000 } as const;
+const DEFAULTS = { keyPrefix: 'keelson:', connectTimeoutMs: 5000, ownerTtlMs: 10_000 } as const;
 
 // How often a transition retries after another writer changed the record under it.
 const MAX_CAS_ATTEMPTS = 50;
@@ -88,7 +88,7 @@ export class RedisStore implements Store {
   /** The connection's last error event: says why when connect() only says "Connection is closed". */
   private lastError: Error | undefined;
   private readonly logger: Logger;
-  private readonly ownerTtlMs: number;
+  readonly ownerTtlMs: number;
   private heartbeat: NodeJS.Timeout | undefined;
   /** `<host>:<pid>:<random>`: unique per process, never reused. */
   readonly owner = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;

@@ -144,6 +144,8 @@ export interface CorruptRunReader {
 export interface RunOwnership {
   readonly owner: string;
   ownerAlive(owner: string): Promise<boolean>;
+  /** How long a dead owner may still look alive (Redis: its key's TTL; files: 0, exact). */
+  readonly ownerTtlMs: number;
 }
 
 export interface RunReader {

@@ -164,6 +164,7 @@ async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: Daem
       watches: await resolveWatches(specs, setup.store, logger), trigger: setup.runner, state: setup.store, logger,
       schedule: flags.schedule ?? file?.schedule ?? '@every 30s',
       supersede: flags.supersede === true,
+      history: setup.history,
     });
     gitWatcher.start();
   }

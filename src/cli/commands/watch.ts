@@ -104,6 +104,7 @@ export function registerWatchCommand(program: Command): void {
         state: setup.store,
         schedule: flags.schedule ?? setup.file?.schedule ?? '@every 30s',
         supersede: flags.supersede === true,
+        history: setup.history,
         logger,
       });
       if (flags.once) {

@@ -5,7 +5,7 @@ import type { BuildSpec } from '../../config/index.js';
 import { resolveInTree } from '../../git/index.js';
 import type { RunImage } from '../../store/index.js';
 import type { RunLogSink, SourceTree } from '../types.js';
-import { runCommand, type CommandResult } from './process.js';
+import { runCommand, type CommandOptions, type CommandResult } from './process.js';
 
 export interface ImageBuildOptions {
   readonly source: SourceTree;
@@ -20,6 +20,11 @@ export interface ImageBuildOptions {
   readonly log: RunLogSink;
   readonly stage?: (text: string) => void;
   readonly signal: AbortSignal;
+  /** Names the push scratch dir in the temp dir, so recovery after a crash finds the run's.
+   * @default 'keelson-push-' */
+  readonly scratchPrefix?: string;
+  /** See CommandOptions.recordProcess. */
+  readonly recordProcess?: CommandOptions['recordProcess'];
 }
 
 export type ImageBuildResult =
@@ -81,7 +86,10 @@ export async function buildAndPushImage(options: ImageBuildOptions): Promise<Ima
   // (The builders themselves resolve the context's own symlinks inside the context.)
   const { context, dockerfile } = await buildPaths(source.dir, build);
   const run = (args: string[]): Promise<CommandResult> =>
-    runCommand(tool, args, { cwd: source.dir, env: options.env, log: options.log, signal: options.signal });
+    runCommand(tool, args, {
+      cwd: source.dir, env: options.env, log: options.log, signal: options.signal,
+      ...(options.recordProcess ? { recordProcess: options.recordProcess } : {}),
+    });
 
   const buildArgs = tool === 'docker' ? ['build'] : ['build', '--layers'];
   buildArgs.push('-f', dockerfile);
@@ -107,7 +115,7 @@ export async function buildAndPushImage(options: ImageBuildOptions): Promise<Ima
     return { ok: true, image: { ref: refs[0]!, pushed: false }, refs };
   }
 
-  const scratch = await mkdtemp(path.join(tmpdir(), 'keelson-push-'));
+  const scratch = await mkdtemp(path.join(tmpdir(), options.scratchPrefix ?? 'keelson-push-'));
   try {
     let digest: string | undefined;
     for (const ref of refs) {

@@ -5,7 +5,11 @@ import type { ExecutionRequest, ExecutionResult, Executor } from '../types.js';
 import { TreePathError } from '../../git/index.js';
 import { stepEnvironment, toolEnvironment } from './environment.js';
 import { buildAndPushImage } from './image-build.js';
-import { runCommand } from './process.js';
+import { runCommand, type CommandOptions } from './process.js';
+
+function recording(request: ExecutionRequest): Pick<CommandOptions, 'recordProcess'> {
+  return request.recordProcess ? { recordProcess: request.recordProcess } : {};
+}
 
 export interface LocalExecutorOptions {
   /** A docker config.json with registry credentials, for pushes. */
@@ -53,7 +57,7 @@ export class LocalExecutor implements Executor {
     for (const [index, step] of pipeline.steps.entries()) {
       log(`keelson: step ${index + 1}/${pipeline.steps.length}: ${step}\n`);
       request.stage?.(`step ${index + 1}/${pipeline.steps.length}: ${step}`);
-      const result = await runCommand('sh', ['-c', step], { cwd: source.dir, env, log, signal });
+      const result = await runCommand('sh', ['-c', step], { cwd: source.dir, env, log, signal, ...recording(request) });
       if (result.aborted) return stopped();
       if (result.exitCode !== 0) {
         return {
@@ -80,6 +84,8 @@ export class LocalExecutor implements Executor {
         log,
         ...(request.stage ? { stage: request.stage } : {}),
         signal,
+        scratchPrefix: `keelson-push-${request.runId}-`,
+        ...recording(request),
       });
     } catch (error) {
       if (error instanceof TreePathError) return { ok: false, reason: RunReason.InvalidPipeline, message: error.message };

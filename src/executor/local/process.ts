@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { messageOf } from '../../errors.js';
+import { processIdentity } from '../../proc/index.js';
+import type { RunProcess } from '../../store/index.js';
 import type { RunLogSink } from '../types.js';
 
 export interface CommandOptions {
@@ -8,6 +11,12 @@ export interface CommandOptions {
   readonly signal: AbortSignal;
   /** Sent to the process group on abort before SIGKILL. @default 5000 */
   readonly killGraceMs?: number;
+  /**
+   * Records the child's process group (with the run, in the store) before the command runs.
+   * The command starts only once this resolved, and never when it rejects: a keelson killed
+   * in between leaves no process that nobody knows about.
+   */
+  readonly recordProcess?: (process: RunProcess) => Promise<void>;
 }
 
 export interface CommandResult {
@@ -20,11 +29,30 @@ export interface CommandResult {
 
 const TAIL_BYTES = 64 * 1024;
 
+/** Exit status of a command that was never started because its process could not be recorded. */
+export const NOT_STARTED_EXIT = 125;
+
 /**
- * Runs a command in its own process group, streaming stdout and stderr into the run log. On
- * abort the whole group gets SIGTERM, then SIGKILL after a grace period, so a step's children
- * (a test server, a build) do not outlive the run.
+ * Runs the command under a small sh supervisor in the same process group:
+ * - it holds the command until a line `go` arrives on stdin; EOF instead (the keelson that
+ *   spawned it died before recording it, or gave up) ends it before anything ran;
+ * - keelson keeps stdin open while the command runs; when it reads EOF there, keelson died
+ *   (kill -9), and the whole group is killed at once, so a step cannot finish its work unseen
+ *   and then run a second time in the retry. (The next start also ends recorded groups.)
  */
+const SUPERVISOR = [
+  `IFS= read -r go && [ "$go" = go ] || exit ${NOT_STARTED_EXIT}`,
+  'exec 3<&0',
+  '"$0" "$@" </dev/null 3<&- &',
+  'cmd=$!',
+  '{ IFS= read -r _ <&3; kill -KILL 0; } &',
+  'guard=$!',
+  'exec 3<&-',
+  'wait "$cmd"; status=$?',
+  'kill "$guard" 2>/dev/null',
+  'exit "$status"',
+].join('\n');
+
 export function runCommand(command: string, args: readonly string[], options: CommandOptions): Promise<CommandResult> {
   return new Promise((resolve) => {
     let tail = '';
@@ -37,12 +65,24 @@ export function runCommand(command: string, args: readonly string[], options: Co
       resolve({ exitCode: null, aborted: true, tail });
       return;
     }
-    const child = spawn(command, args as string[], {
+    const gated = options.recordProcess !== undefined;
+    const child = spawn(gated ? 'sh' : command, gated ? ['-c', SUPERVISOR, command, ...args] : args as string[], {
       cwd: options.cwd,
       env: options.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [gated ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    if (gated && child.pid !== undefined) {
+      const identity = processIdentity(child.pid) ?? { pid: child.pid };
+      child.stdin!.on('error', () => undefined); // a child that is already gone
+      options.recordProcess!({ ...identity, command }).then(
+        () => child.stdin!.write('go\n'),
+        (error: unknown) => {
+          options.log(`keelson: not starting ${command}: cannot record its process: ${messageOf(error)}\n`);
+          child.stdin!.end();
+        },
+      );
+    }
     let killTimer: NodeJS.Timeout | undefined;
     const killGroup = (sig: NodeJS.Signals): void => {
       if (child.pid === undefined) return;
@@ -58,12 +98,13 @@ export function runCommand(command: string, args: readonly string[], options: Co
       killTimer.unref();
     };
     options.signal.addEventListener('abort', onAbort, { once: true });
-    child.stdout.on('data', keepTail);
-    child.stderr.on('data', keepTail);
+    child.stdout!.on('data', keepTail);
+    child.stderr!.on('data', keepTail);
     child.on('error', (error) => {
       options.log(`keelson: cannot start ${command}: ${error.message}\n`);
     });
     child.on('close', (code) => {
+      child.stdin?.destroy();
       options.signal.removeEventListener('abort', onAbort);
       if (killTimer) clearTimeout(killTimer);
       // Children that ignored SIGTERM but outlived their parent are still in the group.

@@ -82,7 +82,8 @@ describe('pipeline runner with workers and supersession (real git, real file sto
 
     for (const workers of [1, 2]) {
       await rm(gate, { force: true });
-      for (const spec of specs) await store.deleteState(`watch:${spec.key}`);
+      // A new commit per round: a commit whose run finished is never run again.
+      if (workers === 2) for (const repo of repos) await commitFile(repo, 'a.txt', 'two');
       const watcher = new GitWatcher({ watches: specs, trigger: runner(steps, workers), state: store });
       try {
         await watcher.pollOnce();

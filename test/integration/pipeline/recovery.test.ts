@@ -1,0 +1,113 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { newRunId } from '../../../src/domain/index.js';
+import { LocalExecutor } from '../../../src/executor/index.js';
+import { silentLogger } from '../../../src/log/index.js';
+import { PipelineRunner } from '../../../src/pipeline/index.js';
+import { processIdentity } from '../../../src/proc/index.js';
+import { RedisStore, RunReason, type Store } from '../../../src/store/index.js';
+import { CLI_ENTRY, REPO_ROOT, runKeelson } from '../../support/cli.js';
+import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
+import { startRedis, type RunningRedis } from '../../support/redis.js';
+import { until } from '../../support/wait.js';
+
+function runnerOn(store: Store, scratch: string): PipelineRunner {
+  return new PipelineRunner({
+    store,
+    executor: new LocalExecutor(),
+    materializer: { materialize: async () => {} },
+    workspaceDir: path.join(scratch, 'workspaces'),
+    logger: silentLogger(),
+  });
+}
+
+describe('recovery of runs a crash left behind', function () {
+  this.timeout(120_000);
+  let scratch: string;
+
+  beforeEach(async () => {
+    scratch = await mkdtemp(path.join(tmpdir(), 'keelson-recovery-'));
+  });
+  afterEach(async () => {
+    await rm(scratch, { recursive: true, force: true });
+    await cleanupRepos();
+  });
+
+  describe('with the Redis store', () => {
+    let redis: RunningRedis | undefined;
+    before(async () => {
+      redis = await startRedis();
+    });
+    after(async () => {
+      await redis?.stop();
+    });
+
+    it('never takes over a run whose owner is alive, and ends the processes of a dead owner\'s run', async () => {
+      const keyPrefix = `recovery-${randomBytes(4).toString('hex')}:`;
+      const owner = await RedisStore.connect({ url: redis!.url, keyPrefix, ownerTtlMs: 1000 });
+      const other = await RedisStore.connect({ url: redis!.url, keyPrefix, ownerTtlMs: 1000 });
+      const sleeper = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+      try {
+        const id = newRunId();
+        await owner.createRun({ id, kind: 'build', watch: 'repo^main', repo: 'repo', branch: 'main', commit: 'a'.repeat(40), phase: 'running', reason: RunReason.Started, message: 'going' });
+        await owner.recordRunProcess(id, { ...processIdentity(sleeper.pid!)!, command: 'sleep' });
+
+        expect(await runnerOn(other, scratch).recoverInterruptedRuns(), 'the owner is alive').to.deep.equal([]);
+        expect((await other.getRun(id))?.phase).to.equal('running');
+        expect(sleeper.exitCode === null && sleeper.signalCode === null, 'its process runs on').to.equal(true);
+
+        await owner.close(); // as the owner's key expiring after a kill -9 would
+        const exited = new Promise((resolve) => sleeper.once('exit', resolve));
+        const recovered = await runnerOn(other, scratch).recoverInterruptedRuns();
+        expect(recovered.map((run) => [run.id, run.phase, run.reason])).to.deep.equal([[id, 'interrupted', RunReason.ProcessDied]]);
+        await exited;
+      } finally {
+        sleeper.kill('SIGKILL');
+        await other.close();
+        await owner.close();
+      }
+    });
+  });
+
+  it('records commits that landed between polls as skipped, also those no poll saw', async () => {
+    const repo = await makeRepo({ branch: 'main' });
+    const stateDir = path.join(scratch, 'state');
+    const started = path.join(scratch, 'started');
+    const first = await commitFile(repo, 'a.txt', 'one');
+    const child: ChildProcess = spawn(process.execPath, [...CLI_ENTRY, 'watch', `${repo}^main`, '--schedule', '@every 2s',
+      '--step', `echo "$KEELSON_COMMIT" >> ${started}; sleep 3`, '--state-dir', stateDir], {
+      cwd: REPO_ROOT, env: { ...process.env, KEELSON_LOG_LEVEL: 'silent' }, stdio: 'ignore',
+    });
+    const later: string[] = [];
+    const phasesOf = async (): Promise<Map<string, string[]>> => {
+      const listed = await runKeelson(['runs', '--json', '--state-dir', stateDir]);
+      const byCommit = new Map<string, string[]>();
+      for (const run of (JSON.parse(listed.stdout) as Array<{ commit: string; phase: string }>).reverse()) {
+        byCommit.set(run.commit, [...(byCommit.get(run.commit) ?? []), run.phase]);
+      }
+      return byCommit;
+    };
+    let phases: Map<string, string[]>;
+    try {
+      await until(async () => (await readFile(started, 'utf8').catch(() => '')).includes(first), 'the first run to start');
+      for (const text of ['two', 'three', 'four']) {
+        later.push(await commitFile(repo, 'a.txt', text));
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      phases = await until(async () => {
+        const now = await phasesOf();
+        return now.get(later[2]!)?.includes('succeeded') ? now : undefined;
+      }, 'the newest commit to be built', 60_000);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    expect((await readFile(started, 'utf8')).split('\n').filter(Boolean), 'built: the first and the newest').to.deep.equal([first, later[2]]);
+    expect([first, ...later].map((commit) => phases.get(commit))).to.deep.equal([['succeeded'], ['skipped'], ['skipped'], ['succeeded']]);
+  });
+});
