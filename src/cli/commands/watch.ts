@@ -100,6 +100,7 @@ export function registerWatchCommand(program: Command): void {
             triggered.add(event.watch.key);
             return setup.runner.trigger(event, signal);
           },
+          resume: (watchKey) => setup.runner.resume(watchKey),
         },
         state: setup.store,
         schedule: flags.schedule ?? setup.file?.schedule ?? '@every 30s',
