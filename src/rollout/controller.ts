@@ -8,7 +8,7 @@ import { CI_RESULT_ANNOTATION, CiResultAnnotation, TraceBook, type RolloutTrace 
 import { ApprovalBook, approvalStatus, describeChanges, type Approval } from './approvals.js';
 import { WorkloadDiscovery, type WorkloadListener } from './discovery.js';
 import { AnnotationError } from './errors.js';
-import { patchOnFreshState, WorkloadApi } from './kube.js';
+import { patchOnFreshState, withConnectionReuse, WorkloadApi } from './kube.js';
 import { HOLD_ANNOTATION, readHold } from './lease.js';
 import { buildImagePatch, containersOf, type KubeWorkload } from './patch.js';
 import { chooseTag, decideContainer, runningDigests, splitImage, watchedImages, type ContainerImage } from './plan.js';
@@ -100,6 +100,7 @@ function result(workload: WorkloadRef, outcome: RolloutOutcome, message: string,
 export class RolloutController {
   readonly approvals: ApprovalBook;
   private readonly api: WorkloadApi;
+  private readonly kubeConfig: KubeConfig;
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly tracked = new Map<string, Tracked>();
@@ -123,7 +124,8 @@ export class RolloutController {
   constructor(private readonly options: RolloutControllerOptions) {
     if (!options.kubeConfig) throw new TypeError('RolloutController: kubeConfig is required');
     if (!options.store) throw new TypeError('RolloutController: store is required');
-    this.api = new WorkloadApi(options.kubeConfig);
+    this.kubeConfig = withConnectionReuse(options.kubeConfig);
+    this.api = new WorkloadApi(this.kubeConfig);
     this.approvals = new ApprovalBook(options.store);
     this.traces = new TraceBook(options.store);
     this.logger = (options.logger ?? silentLogger()).child({ part: 'rollout' });
@@ -134,7 +136,7 @@ export class RolloutController {
   async start(): Promise<void> {
     this.stopping = false;
     const observers = this.options.observers ?? [];
-    this.discovery = new WorkloadDiscovery(this.options.kubeConfig, this.options.namespaces ?? DEFAULTS.namespaces, {
+    this.discovery = new WorkloadDiscovery(this.kubeConfig, this.options.namespaces ?? DEFAULTS.namespaces, {
       upsert: (kind, workload) => {
         for (const observer of observers) observer.upsert(kind, workload);
         this.upsert(kind, workload);
@@ -616,8 +618,8 @@ export class RolloutController {
     await this.traceRollout(ref, changes, approvalId, now, log);
     if (approvalId) await this.approvals.remove(approvalId);
     const message = `image updated: ${describeChanges(changes)}`;
-    await this.api.recordEvent(ref, workload, 'ImageUpdated', message);
     log.info({ changes, approval: approvalId }, 'workload image updated');
+    await this.api.recordEvent(ref, workload, 'ImageUpdated', message);
     return result(ref, RolloutOutcome.Applied, message, changes, approvalId);
   }
 
