@@ -137,6 +137,25 @@ describe('LocalDeployLoop against a real docker-registry and buildah', function 
     expect(runs.map((run) => [run.phase, run.commit])).to.deep.equal([['succeeded', commit]]);
   });
 
+  it("runs the image with the pipeline's env: and the run's values, and its tool without keelson's tokens", async () => {
+    const store = await openStore('environment');
+    const secret = `operator-token-${newRunId()}`;
+    const deployer = new LocalDeployLoop({
+      store, registryReader: client, registry: registry!.host, tags: ['main'],
+      pipeline: PipelineSpec.parse({ build: { image: 'env/app' }, env: { GREETING: 'from the pipeline' }, deploy: { command: ['/bin/busybox', 'env'] } }),
+      env: { ...buildahInvocation().env, OPERATOR_TOKEN: secret },
+      watchKey: '/src/env^main',
+    });
+    loops.push(deployer);
+    const digest = await pushImage(registry!, 'env/app', 'main', { content: 'env one' });
+    const build = await recordBuildRun(store, '/src/env^main', 'e'.repeat(40), `${registry!.host}/env/app:main`, digest);
+    const { runs } = await deployer.recordBuild(build);
+    expect(runs.map((run) => run.phase)).to.deep.equal(['succeeded']);
+    const { text } = await store.readLog(runs[0]!.id);
+    expect(text).to.include('GREETING=from the pipeline').and.include(`KEELSON_RUN_ID=${runs[0]!.id}`);
+    expect(text).not.to.include(secret).and.not.include('OPERATOR_TOKEN');
+  });
+
   it('stops a deploy at its timeout', async () => {
     const store = await openStore('timeout');
     const deployer = loop(store, 'timeout/app', { command: ['/bin/busybox', 'sleep', '60'], timeout: '1s' });
