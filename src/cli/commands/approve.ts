@@ -1,15 +1,18 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { ApprovalBook, approvalStatus, describeChanges, workloadKey, type Approval } from '../../rollout/index.js';
+import { ApprovalBook, ApprovalNotFoundError, approvalStatus, describeChanges, workloadKey, type Approval } from '../../rollout/index.js';
 import { addOutputOptions, formatList, formatTable, outputFormat, type Listing, type OutputFlags } from '../output.js';
-import { addStoreOptions, readStoreFromOptions, withStoreFromOptions, type StoreFlags } from '../store-options.js';
+import { addStoreOptions, readStoreFromOptions, type StoreFlags } from '../store-options.js';
 
 interface VoteFlags extends StoreFlags {
   readonly voter?: string;
 }
 
-async function withBook<T>(flags: StoreFlags, work: (book: ApprovalBook) => Promise<T>): Promise<T> {
-  return withStoreFromOptions(flags, (store) => work(new ApprovalBook(store)));
+/** A vote only changes an approval that exists: a state dir that does not exist is not created. */
+async function withBook<T>(flags: StoreFlags, id: string, work: (book: ApprovalBook) => Promise<T>): Promise<T> {
+  return readStoreFromOptions(flags, (store) => work(new ApprovalBook(store)), () => {
+    throw new ApprovalNotFoundError(id);
+  });
 }
 
 function defaultVoter(): string {
@@ -34,7 +37,7 @@ function registerVote(program: Command, name: string, description: string, voter
     .argument('<id>', 'the approval id, as `keelson approvals` and the workload\'s events show it')
     .option('--voter <name>', voterHelp))
     .action(async (id: string, flags: VoteFlags) => {
-      const approval = await withBook(flags, (book) => vote(book, id, flags.voter ?? defaultVoter()));
+      const approval = await withBook(flags, id, (book) => vote(book, id, flags.voter ?? defaultVoter()));
       process.stdout.write(formatTable([APPROVAL_COLUMNS, cells(approval, new Date())]));
     });
 }

@@ -81,11 +81,13 @@ describe('listing commands: -o formats, run prefixes, approvals, read-only state
     expect(none.stderr).to.equal('keelson: no pending approvals\n');
   });
 
-  it('runs --state-dir of a directory that does not exist is exit 2 and creates nothing', async () => {
+  it('runs (and approve) --state-dir of a directory that does not exist is exit 2 and creates nothing', async () => {
     const missing = join(empty, 'typo');
     const result = await runKeelson(['runs', '--state-dir', missing]);
     expect(result.status).to.equal(2);
     expect(result.stderr).to.equal(`keelson: --state-dir ${missing}: no such directory (nothing was recorded there)\n`);
+    const vote = await runKeelson(['approve', 'a-0123456789', '--state-dir', missing]);
+    expect(vote.status).to.equal(2);
     expect(await stat(missing).then(() => 'created', () => 'absent')).to.equal('absent');
   });
 
