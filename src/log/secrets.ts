@@ -8,6 +8,8 @@
 const secrets = new Set<string>();
 /** Every form to hide, longest first (so a longer form is replaced before a shorter one inside it). */
 let patterns: string[] = [];
+/** All patterns in one alternation, longest first: one pass over the text however many secrets there are. */
+let matcher: RegExp | undefined;
 /** The patterns by their first character, for finding a possible beginning at the end of a chunk. */
 let byFirstChar = new Map<string, string[]>();
 let longest = 0;
@@ -24,6 +26,7 @@ export function registerSecret(value: string | undefined | null): void {
   for (const form of encodedForms(value)) forms.add(form);
   patterns = [...forms].sort((a, b) => b.length - a.length);
   longest = patterns[0]?.length ?? 0;
+  matcher = new RegExp(patterns.map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
   byFirstChar = new Map();
   for (const pattern of patterns) byFirstChar.set(pattern[0]!, [...(byFirstChar.get(pattern[0]!) ?? []), pattern]);
 }
@@ -57,11 +60,7 @@ export function redactSecrets(text: string): string {
 }
 
 function replacePatterns(text: string): string {
-  let out = text;
-  for (const pattern of patterns) {
-    if (out.includes(pattern)) out = out.split(pattern).join(REDACTED);
-  }
-  return out;
+  return matcher ? text.replace(matcher, REDACTED) : text;
 }
 
 /** Credentials embedded in URLs (https://user:pass@host) are hidden even when not registered. */
