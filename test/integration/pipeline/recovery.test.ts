@@ -1,15 +1,17 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { newRunId } from '../../../src/domain/index.js';
 import { LocalExecutor } from '../../../src/executor/index.js';
-import { silentLogger } from '../../../src/log/index.js';
+import { createLogger, silentLogger } from '../../../src/log/index.js';
 import { PipelineRunner } from '../../../src/pipeline/index.js';
 import { processIdentity } from '../../../src/proc/index.js';
-import { RedisStore, RunReason, type Store } from '../../../src/store/index.js';
+import { FileStore, RedisStore, RunReason, type Store } from '../../../src/store/index.js';
+import { PipelineSpec } from '../../../src/config/index.js';
+import { Writable } from 'node:stream';
 import { CLI_ENTRY, REPO_ROOT, runKeelson } from '../../support/cli.js';
 import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
 import { startRedis, type RunningRedis } from '../../support/redis.js';
@@ -71,6 +73,46 @@ describe('recovery of runs a crash left behind', function () {
         await owner.close();
       }
     });
+  });
+
+  it('warns about a run record torn while running, naming its file, and still takes over the other runs', async () => {
+    const store = await FileStore.open({ stateDir: path.join(scratch, 'state') });
+    try {
+      const base = { kind: 'build' as const, watch: 'repo^main', repo: 'repo', branch: 'main', commit: 'a'.repeat(40), phase: 'running' as const, reason: RunReason.Started, message: 'going' };
+      const torn = await store.createRun({ ...base, id: newRunId() });
+      const whole = await store.createRun({ ...base, id: newRunId() });
+      const file = path.join(scratch, 'state', 'runs', `${torn.id}.json`);
+      await writeFile(file, (await readFile(file, 'utf8')).slice(0, 50));
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'warn', destination: new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } }) });
+      const runner = new PipelineRunner({
+        store, executor: new LocalExecutor(), materializer: { materialize: async () => {} }, workspaceDir: path.join(scratch, 'workspaces'), logger,
+      });
+      const recovered = await runner.recoverInterruptedRuns();
+      expect(recovered.map((run) => run.id)).to.deep.equal([whole.id]);
+      const warning = lines.map((line) => JSON.parse(line) as { msg: string; file?: string }).find((line) => line.msg === 'run record is corrupt; move it away');
+      expect(warning?.file).to.equal(file);
+      expect((await store.corruptRuns()).map((run) => run.id), 'still listed').to.deep.equal([torn.id]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('records a long backlog as one skipped run per commit up to the limit, then one summary run', async () => {
+    const store = await FileStore.open({ stateDir: path.join(scratch, 'state') });
+    try {
+      const runner = new PipelineRunner({
+        store, executor: new LocalExecutor(), materializer: { materialize: async () => {} }, workspaceDir: path.join(scratch, 'workspaces'),
+        logger: silentLogger(), pipeline: PipelineSpec.parse({ steps: ['true'] }),
+      });
+      const [c1, c2, c3, head] = ['1', '2', '3', '4'].map((digit) => digit.repeat(40));
+      await runner.trigger({ watch: { key: 'repo^main', repo: 'repo' }, branch: 'main', commit: head!, skipped: [c2!, c3!], skippedOmitted: { count: 250, newest: c1! } }, new AbortController().signal);
+      const runs = (await store.listRuns({ watch: 'repo^main' })).reverse();
+      expect(runs.map((run) => [run.commit, run.phase])).to.deep.equal([[c2, 'skipped'], [c3, 'skipped'], [c1, 'skipped'], [head, 'succeeded']]);
+      expect(runs[2]!.message).to.match(/^250 older commit\(s\) up to 111111111111 were not built/);
+    } finally {
+      await store.close();
+    }
   });
 
   it('records commits that landed between polls as skipped, also those no poll saw', async () => {
