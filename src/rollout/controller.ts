@@ -8,7 +8,7 @@ import { CI_RESULT_ANNOTATION, CiResultAnnotation, TraceBook, type RolloutTrace 
 import { ApprovalBook, approvalStatus, describeChanges, type Approval } from './approvals.js';
 import { WorkloadDiscovery, type WorkloadListener } from './discovery.js';
 import { AnnotationError } from './errors.js';
-import { patchOnFreshState, withConnectionReuse, WorkloadApi } from './kube.js';
+import { apiMessage, patchOnFreshState, withConnectionReuse, WorkloadApi } from './kube.js';
 import { HOLD_ANNOTATION, readHold } from './lease.js';
 import { buildImagePatch, containersOf, type KubeWorkload } from './patch.js';
 import { chooseTag, decideContainer, runningDigests, splitImage, watchedImages, type ContainerImage } from './plan.js';
@@ -479,6 +479,8 @@ export class RolloutController {
     if (!tracked || this.stopping) return result(ref, RolloutOutcome.Gone, 'workload is no longer followed');
     const log = this.logger.child({ workload: key, repository: update.repository, tag: update.tag });
     let outcome: RolloutResult | undefined;
+    /** What the patch would have changed, kept for the result when the API server refuses it */
+    let planned: readonly ContainerChange[] = [];
     try {
       const done = await patchOnFreshState(this.api, ref, async (fresh) => {
         const now = this.now();
@@ -494,6 +496,7 @@ export class RolloutController {
           outcome = changes;
           return undefined;
         }
+        planned = changes;
         const gate = this.checkHold(ref, fresh, changes, now);
         if (gate) {
           outcome = gate;
@@ -519,8 +522,10 @@ export class RolloutController {
       if (!done) return outcome ?? result(ref, RolloutOutcome.Gone, 'workload not found');
       return await this.committed(ref, done.workload, done.result.changes, done.result.approvalId, log, update.seenAt);
     } catch (error) {
-      log.error({ err: messageOf(error) }, 'rollout failed');
-      return result(ref, RolloutOutcome.Failed, messageOf(error));
+      // The API server's own words (an admission policy, a quota), not the client's dump of the exchange.
+      const message = apiMessage(error);
+      log.error({ err: message }, 'rollout failed');
+      return result(ref, RolloutOutcome.Failed, message, planned);
     }
   }
 
@@ -599,8 +604,9 @@ export class RolloutController {
       }
       return await this.committed(ref, done.workload, done.result, approval.id, this.logger.child({ workload: workloadKey(ref) }));
     } catch (error) {
-      this.logger.error({ workload: workloadKey(ref), approval: approval.id, err: messageOf(error) }, 'approved rollout failed');
-      return result(ref, RolloutOutcome.Failed, messageOf(error), approval.changes, approval.id);
+      const message = apiMessage(error);
+      this.logger.error({ workload: workloadKey(ref), approval: approval.id, err: message }, 'approved rollout failed');
+      return result(ref, RolloutOutcome.Failed, message, approval.changes, approval.id);
     }
   }
 

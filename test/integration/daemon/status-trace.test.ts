@@ -46,8 +46,8 @@ describe('keelson daemon: the trace and the status page, filled from real work',
     const [rollout] = traced.trace.rollouts;
     expect(rollout).to.include({ workload: `${namespace}/deployment/web`, container: 'app', digest: traced.image!.digest, image: `${scene.repository}:main` });
     expect(Date.parse(rollout!.at)).to.be.at.least(Date.parse(rolled.finishedAt!));
-    // gated waits for its approval: not rolled, so not in the trace.
-    expect(traced.trace.rollouts.map((r) => r.workload)).to.not.include(`${namespace}/deployment/gated`);
+    // gated waits for its approval and frozen refused the patch: not rolled, so not in the trace.
+    expect(traced.trace.rollouts.map((r) => r.workload)).to.deep.equal([`${namespace}/deployment/web`]);
     // The first digest was only the baseline.
     expect((await scene.api<TracedRun>(`/api/runs/${first.id}`)).trace.rollouts).to.deep.equal([]);
     // The list carries the same trace.
@@ -80,6 +80,12 @@ describe('keelson daemon: the trace and the status page, filled from real work',
     expect(gated.images![0]).to.include({ candidate: `${scene.repository}:main`, candidateReason: 'AwaitingApproval' });
     expect(gated.lastDecision?.outcome).to.equal('AwaitingApproval');
     expect(byKey.get('orphan')).to.include({ policy: 'minor' });
+    // The API server refused frozen's patch: the image it was not rolled to is its candidate.
+    const frozen = byKey.get('frozen')!;
+    expect(frozen.lastDecision?.outcome).to.equal('Failed');
+    expect(frozen.lastDecision?.message).to.include('frozen');
+    expect(frozen.images![0]).to.include({ candidate: `${scene.repository}:main`, candidateReason: 'Failed' });
+    expect(frozen.images![0]!.rolledOut).to.equal(undefined);
   });
 
   it('shows a watch schedule, its next check, and the failure of its last run', async () => {
@@ -134,7 +140,8 @@ describe('keelson daemon: the trace and the status page, filled from real work',
     expect(sample(metrics, 'keelson_runs_total', { phase: 'succeeded', kind: 'build' })).to.be.at.least(2);
     expect(sample(metrics, 'keelson_run_duration_seconds_count', { phase: 'succeeded' })).to.be.at.least(2);
     expect(metrics).to.match(/^keelson_run_queue_length 0$/m);
-    expect(metrics).to.match(/^keelson_rollout_failures_total 0$/m);
+    expect(sample(metrics, 'keelson_rollout_failures_total')).to.be.at.least(1);
+    expect(sample(metrics, 'keelson_rollouts_total', { outcome: 'Failed' })).to.be.at.least(1);
     expect(sample(metrics, 'keelson_webhook_deliveries_total', { source: 'registry', result: 'accepted' })).to.be.at.least(2);
     // The approval gauge is refreshed by the approval check (every 5s).
     await until(async () => sample(await (await fetch(`${scene.daemon.url}/metrics`)).text(), 'keelson_approvals_pending') === 1, 'keelson_approvals_pending 1');

@@ -3,13 +3,14 @@
  * of the page: a git watch of a local repository built with buildah and pushed to a real
  * docker-registry, annotated Deployments on the test cluster (kube-apiserver + kwok) that the
  * daemon rolls (one needs an approval, one names an image that does not exist, one declares a
- * dependency), and a `keelson ci` run holding that dependency.
+ * dependency, one refuses every change of its pod template through a ValidatingAdmissionPolicy,
+ * so its rollout fails), and a `keelson ci` run holding that dependency.
  */
 import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { RunRecord } from '../../../src/store/index.js';
 import type { TracedRun } from '../../../src/trace/index.js';
 import { CLI_ENTRY, REPO_ROOT } from '../../support/cli.js';
@@ -37,7 +38,7 @@ export interface TracedDaemon {
   readonly repository: string;
   /** The first build: its digest became the baseline, nothing rolled */
   readonly first: RunRecord;
-  /** The second build: its digest was rolled to `web`; `gated` waits for an approval */
+  /** The second build: its digest was rolled to `web`; `gated` waits for an approval; `frozen` refused it */
   readonly rolled: RunRecord;
   readonly apps: AppsV1Api;
   /** GET `path` on the daemon as JSON */
@@ -60,6 +61,8 @@ export async function startTracedDaemon(): Promise<TracedDaemon> {
   const stateDir = join(dir, 'state');
   const apps = cluster.kubeConfig().makeApiClient(AppsV1Api);
   const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+  const admission = cluster.kubeConfig().makeApiClient(AdmissionregistrationV1Api);
+  const freeze = `keelson-${namespace}-freeze`;
   const ciChildren = new Set<ReturnType<typeof spawn>>();
   let daemon: DaemonProcess | undefined;
   const stop = async (): Promise<void> => {
@@ -76,6 +79,8 @@ export async function startTracedDaemon(): Promise<TracedDaemon> {
     })));
     await stopAllDaemons();
     await registry.stop();
+    await admission.deleteValidatingAdmissionPolicyBinding({ name: freeze }).catch(() => undefined);
+    await admission.deleteValidatingAdmissionPolicy({ name: freeze }).catch(() => undefined);
     await core.deleteNamespace({ name: namespace }).catch(() => undefined);
     await cleanupRepos();
     await rm(dir, { recursive: true, force: true });
@@ -107,6 +112,28 @@ export async function startTracedDaemon(): Promise<TracedDaemon> {
     await apps.createNamespacedDeployment({ namespace, body: deploymentBody({ name: 'gated', namespace, image, annotations: { ...poll, 'keel.sh/approvals': '1' } }) });
     await apps.createNamespacedDeployment({ namespace, body: deploymentBody({ name: 'orphan', namespace, image: `${registry.host}/trace/missing:1.0.0`, annotations: { ...poll, 'keel.sh/policy': 'minor' } }) });
     await apps.createNamespacedDeployment({ namespace, body: deploymentBody({ name: 'minio', namespace, image: 'example.test/minio:1', replicas: 0 }) });
+    await apps.createNamespacedDeployment({ namespace, body: { ...deploymentBody({ name: 'frozen', namespace, image, annotations: poll }), metadata: { name: 'frozen', namespace, annotations: poll, labels: { 'keelson-test/frozen': 'true' } } } });
+    // The API server itself refuses any change of frozen's pod template: its rollouts fail.
+    await admission.createValidatingAdmissionPolicy({ body: {
+      metadata: { name: freeze },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['deployments'] }] },
+        validations: [{ expression: 'object.spec.template == oldObject.spec.template', message: 'the pod template of this workload is frozen' }],
+      },
+    } });
+    await admission.createValidatingAdmissionPolicyBinding({ body: {
+      metadata: { name: freeze },
+      spec: {
+        policyName: freeze, validationActions: ['Deny'],
+        matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } }, objectSelector: { matchLabels: { 'keelson-test/frozen': 'true' } } },
+      },
+    } });
+    await until(async () => {
+      const refused = await apps.patchNamespacedDeployment({ name: 'frozen', namespace, body: { spec: { template: { metadata: { annotations: { probe: String(Date.now()) } } } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).then(() => false, (error: unknown) => [403, 422].includes((error as { code?: number }).code ?? 0));
+      return refused;
+    }, 'the API server to enforce the frozen policy');
 
     daemon = await startDaemon(['--config', join(dir, 'keelson.yaml'), '--kubeconfig', cluster.kubeconfigPath, '--namespace', namespace, '--state-dir', stateDir],
       buildahInvocation().env);
