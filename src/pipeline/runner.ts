@@ -175,10 +175,16 @@ export class PipelineRunner {
         message: `${count} older commit(s) up to ${newest.slice(0, 12)} were not built either (too many to list one by one); newer commit ${event.commit.slice(0, 12)} was built instead`,
       });
     }
-    await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting for a worker', retryOf, skippedCommits: skipped.length > 0 ? skipped : undefined });
+    // Counted before the record is written: whoever sees the run queued sees it in the gauge too.
+    runQueueLength.inc();
+    try {
+      await store.createRun({ ...base, id, commit: event.commit, phase: 'queued', reason: RunReason.Queued, message: 'waiting for a worker', retryOf, skippedCommits: skipped.length > 0 ? skipped : undefined });
+    } catch (error) {
+      runQueueLength.dec();
+      throw error;
+    }
     const log = logger.child({ run: id, watch: event.watch.key, commit: event.commit.slice(0, 12) });
     let release: () => void;
-    runQueueLength.inc();
     try {
       release = await this.slots.acquire(signal);
     } catch {

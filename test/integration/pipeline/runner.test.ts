@@ -6,6 +6,7 @@ import { PipelineSpec } from '../../../src/config/index.js';
 import { LocalExecutor } from '../../../src/executor/index.js';
 import { GitWatcher, materializeCommit, parseWatchSpec, type WatchSpec } from '../../../src/git/index.js';
 import { silentLogger } from '../../../src/log/index.js';
+import { runQueueLength } from '../../../src/metrics/index.js';
 import { PipelineRunner } from '../../../src/pipeline/index.js';
 import { FileStore, type RunRecord } from '../../../src/store/index.js';
 import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
@@ -93,10 +94,14 @@ describe('pipeline runner with workers and supersession (real git, real file sto
           if (latest.includes(undefined)) return undefined;
           return latest.filter((p) => p === 'running').length === workers ? latest : undefined;
         }, `${workers} run(s) going`);
+        // keelson_run_queue_length: the run waiting for the one worker, none with two.
+        const queued = (await runQueueLength.get()).values[0]?.value;
         if (workers === 1) expect([...phases].sort()).to.deep.equal(['queued', 'running']);
         else expect(phases).to.deep.equal(['running', 'running']);
+        expect(queued).to.equal(workers === 1 ? 1 : 0);
         await writeFile(gate, '');
         await watcher.idle();
+        expect((await runQueueLength.get()).values[0]?.value).to.equal(0);
       } finally {
         await writeFile(gate, '');
         await watcher.stop();
