@@ -5,7 +5,7 @@ import { expandTags, toolEnvironment } from '../executor/index.js';
 import { silentLogger, StreamRedactor, type Logger } from '../log/index.js';
 import { parsePolicy } from '../policy/index.js';
 import { isLoopbackHost } from '../registry/index.js';
-import { anchoredJitter, parseSchedule, RegistryWatcher, type RegistryReader, type Schedule } from '../registry-watch/index.js';
+import { immediateJitter, parseSchedule, RegistryWatcher, type RegistryReader, type Schedule } from '../registry-watch/index.js';
 import { RunReason, type RunPhase, type RunRecord, type Store } from '../store/index.js';
 import { runImage } from './run-image.js';
 import { BuiltImage, DeployedMark } from './schema.js';
@@ -168,7 +168,7 @@ export class LocalDeployLoop {
       logger: options.logger ?? silentLogger(),
       defaultSchedule: schedule,
       // One image's tags: checked at once, then every interval (nothing to spread).
-      jitter: anchoredJitter(Date.now()),
+      jitter: immediateJitter(),
     });
     const policy = parsePolicy('force');
     for (const tag of options.tags) {

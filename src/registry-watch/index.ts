@@ -1,3 +1,3 @@
-export { RegistryWatcher, anchoredJitter, type RegistryWatcherOptions } from './watcher.js';
+export { RegistryWatcher, immediateJitter, type RegistryWatcherOptions } from './watcher.js';
 export { parseSchedule, type Schedule } from './schedule.js';
 export type { ChangeListener, JobStatus, PollResult, RegistryChange, RegistryReader, WatchTarget } from './types.js';

@@ -588,12 +588,13 @@ export class RegistryWatcher {
 const DROPPED_MEMORY_MS = 24 * 3600_000;
 
 /**
- * A jitter that puts every job at the place in its interval where `at` falls: the first check at
- * `at`, then one interval apart. For a watcher of a handful of jobs (one image's tags), where
- * spreading buys nothing and a user waits for the first check.
+ * A jitter that puts a job's slot where the clock is when the slot is computed: the first check at
+ * once, then one interval after each check. For a watcher of a handful of jobs (one image's
+ * tags), where spreading buys nothing and a user waits for the first check. (A fixed anchor taken
+ * before the job is added would put its first slot a whole interval later.)
  */
-export function anchoredJitter(at: number): (jobKey: string, spread: number) => number {
-  return (_jobKey, spread) => ((at % spread) + spread) % spread;
+export function immediateJitter(now: () => number = Date.now): (jobKey: string, spread: number) => number {
+  return (_jobKey, spread) => ((now() % spread) + spread) % spread;
 }
 
 /** FNV-1a of the job key: the same place in the interval on every start and in every replica. */

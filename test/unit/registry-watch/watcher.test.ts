@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import { InputError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log/index.js';
 import { parsePolicy } from '../../../src/policy/index.js';
-import { RegistryWatcher, parseSchedule, type RegistryChange, type RegistryReader, type WatchTarget } from '../../../src/registry-watch/index.js';
+import { RegistryWatcher, immediateJitter, parseSchedule, type RegistryChange, type RegistryReader, type WatchTarget } from '../../../src/registry-watch/index.js';
 import type { StateStore } from '../../../src/store/types.js';
 
 /** The seam the watcher reads through, serving data from memory and counting requests. */
@@ -412,6 +412,17 @@ describe('RegistryWatcher', () => {
         }
       });
     }
+
+    it('immediateJitter: a job added after the watcher was made is checked at once, then one interval after', async () => {
+      const reader = new MemoryReader();
+      reader.tags.set(REPO, ['1.0.0']);
+      const clock = { now: T0 + 123 };
+      const watcher = new RegistryWatcher({ reader, now: () => clock.now, jitter: immediateJitter(() => clock.now) });
+      clock.now += 7; // the local deploy loop adds its targets a moment after making the watcher
+      watcher.addTarget(target('web'));
+      expect((await watcher.pollOnce()).checked, 'first poll').to.equal(1);
+      expect(Date.parse(watcher.status()[0]!.nextCheckAt!) - clock.now, 'the default @every 1m').to.equal(60_000);
+    });
 
     it('puts each job at the same place in its interval whatever the discovery order', () => {
       const nextChecks = (targets: WatchTarget[]) => {
