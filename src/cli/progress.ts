@@ -51,7 +51,8 @@ export class Progress {
   private draw(): void {
     if (this.stage === undefined) return;
     const seconds = Math.floor((Date.now() - this.since) / 1000);
-    const columns = this.stream.columns ?? 80;
+    // A terminal that reports no size (0 columns: a pty nobody sized, as under `script`) is taken as 80 wide.
+    const columns = this.stream.columns || 80;
     const line = `${FRAMES[this.frame++ % FRAMES.length]} ${this.stage} · ${seconds}s`;
     this.status.show(line.slice(0, Math.max(10, columns - 1)));
   }

@@ -4,7 +4,7 @@ import { createHeadReader, GitWatcher, parseWatchSpec, type WatchSpec } from '..
 import { createLogger } from '../../log/index.js';
 import { deployTags, LocalDeployLoop, type DeployPollResult } from '../../deploy/index.js';
 import { RegistryClient, usesPlainHttp } from '../../registry/index.js';
-import { createServer, type ListeningServer } from '../../server/index.js';
+import { createServer, recordRunFinished, type ListeningServer } from '../../server/index.js';
 import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type PipelineFlags } from '../pipeline-setup.js';
 import { ExitStatus } from '../program.js';
 import { Progress } from '../progress.js';
@@ -51,13 +51,28 @@ export function registerWatchCommand(program: Command): void {
     // On a terminal the runs' output is shown as it comes, as `keelson run` shows it.
     const onTerminal = Boolean(process.stdout.isTTY);
     const progress = new Progress(logger);
+    // The stage of each run going now (several with --workers): when a run ends its stage leaves
+    // the progress line, which shows another run's or nothing while keelson waits for commits.
+    const stages = new Map<string, string>();
     const setup = await setUpPipeline(flags, logger, {
       ...(onTerminal ? {
         echo: (text: string) => progress.write(text),
-        onStage: (_run: string, stage: string) => progress.update(stage),
+        onStage: (run: string, stage: string) => {
+          stages.delete(run);
+          stages.set(run, stage);
+          progress.update(stage);
+        },
       } : {}),
       onRunFinished: (run) => {
-        if (onTerminal) progress.write(`keelson: run ${run.id} ${run.phase}: ${run.message}\n`, process.stderr);
+        // Counted here as the daemon counts them: --ui serves /metrics too.
+        recordRunFinished(run);
+        if (onTerminal) {
+          stages.delete(run.id);
+          const other = [...stages.values()].at(-1);
+          if (other === undefined) progress.done();
+          else progress.update(other);
+          progress.write(`keelson: run ${run.id} ${run.phase}: ${run.message}\n`, process.stderr);
+        }
         const loop = deployLoops.get(run.watch);
         if (loop) deploys.push(loop.recordBuild(run));
       },
@@ -87,6 +102,7 @@ export function registerWatchCommand(program: Command): void {
             insecure: usesPlainHttp(setup.registry, setup.credentials),
             ...(setup.authFile ? { authFile: setup.authFile } : {}),
             passEnv: setup.passEnv,
+            onRunFinished: recordRunFinished,
             logger,
           }));
         }

@@ -24,6 +24,15 @@ describe('Progress', () => {
     expect(text).to.not.contain('\n');
   });
 
+  it('on a terminal that reports 0 columns, shows the whole stage rather than 10 characters of it', () => {
+    const out = capture();
+    Object.assign(out.stream, { columns: 0 });
+    const progress = new Progress(pino({ level: 'silent' }), out.stream, true);
+    progress.update('building team/app');
+    progress.done();
+    expect(out.text()).to.match(/. building team\/app · 0s/);
+  });
+
   it('elsewhere, writes one plain log line per stage and never redraws', () => {
     const logged: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => logged.push(line) });
