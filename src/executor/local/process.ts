@@ -33,24 +33,20 @@ const TAIL_BYTES = 64 * 1024;
 export const NOT_STARTED_EXIT = 125;
 
 /**
- * Runs the command under a small sh supervisor in the same process group:
- * - it holds the command until a line `go` arrives on stdin; EOF instead (the keelson that
+ * Starts the command through a few lines of sh that stay in its process group:
+ * - the command is held until a line `go` arrives on stdin; EOF instead (the keelson that
  *   spawned it died before recording it, or gave up) ends it before anything ran;
- * - keelson keeps stdin open while the command runs; when it reads EOF there, keelson died
- *   (kill -9), and the whole group is killed at once, so a step cannot finish its work unseen
- *   and then run a second time in the retry. (The next start also ends recorded groups.)
+ * - then sh execs the command (so it is keelson's child, as without the gate) and leaves a
+ *   guard behind: keelson keeps stdin open while the command runs, and the guard kills the
+ *   whole group when it reads EOF there — at once when keelson died (kill -9), so a step
+ *   cannot finish its work unseen and then run again in the retry; and when the command has
+ *   exited, so that nothing it left in the background outlives it.
  */
-const SUPERVISOR = [
+const START_GATE = [
   `IFS= read -r go && [ "$go" = go ] || exit ${NOT_STARTED_EXIT}`,
   'exec 3<&0',
-  '"$0" "$@" </dev/null 3<&- &',
-  'cmd=$!',
-  '{ IFS= read -r _ <&3; kill -KILL 0; } &',
-  'guard=$!',
-  'exec 3<&-',
-  'wait "$cmd"; status=$?',
-  'kill "$guard" 2>/dev/null',
-  'exit "$status"',
+  '{ IFS= read -r _ <&3; kill -KILL 0; } </dev/null >/dev/null 2>&1 &',
+  'exec "$0" "$@" </dev/null 3<&-',
 ].join('\n');
 
 export function runCommand(command: string, args: readonly string[], options: CommandOptions): Promise<CommandResult> {
@@ -66,7 +62,7 @@ export function runCommand(command: string, args: readonly string[], options: Co
       return;
     }
     const gated = options.recordProcess !== undefined;
-    const child = spawn(gated ? 'sh' : command, gated ? ['-c', SUPERVISOR, command, ...args] : args as string[], {
+    const child = spawn(gated ? 'sh' : command, gated ? ['-c', START_GATE, command, ...args] : args as string[], {
       cwd: options.cwd,
       env: options.env,
       stdio: [gated ? 'pipe' : 'ignore', 'pipe', 'pipe'],
@@ -103,6 +99,8 @@ export function runCommand(command: string, args: readonly string[], options: Co
     child.on('error', (error) => {
       options.log(`keelson: cannot start ${command}: ${error.message}\n`);
     });
+    // The command is done: its guard ends what it left behind (see START_GATE).
+    child.on('exit', () => child.stdin?.end());
     child.on('close', (code) => {
       child.stdin?.destroy();
       options.signal.removeEventListener('abort', onAbort);
