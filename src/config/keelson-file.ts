@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { InputError } from '../errors.js';
+import { parseSchedule } from '../git/index.js';
 import { ReportConfig } from '../report/index.js';
 import { KubernetesSpec, PipelineSpec } from './pipeline.js';
 import { loadYamlFile, parseYamlWith } from './load.js';
@@ -10,12 +12,25 @@ import { loadYamlFile, parseYamlWith } from './load.js';
 export const BuilderPrivilege = z.enum(['privileged', 'hostNamespaces', 'hostPath', 'capabilities', 'serviceAccount']);
 export type BuilderPrivilege = z.infer<typeof BuilderPrivilege>;
 
+/**
+ * A poll schedule (`@every 30s`, a cron expression), checked here so that a bad one is reported
+ * with the config file, line and key rather than as the --schedule flag the user never gave.
+ */
+const ScheduleText = z.string().min(1).superRefine((text, ctx) => {
+  try {
+    parseSchedule(text, 'schedule').dispose();
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    ctx.addIssue({ code: 'custom', message: error.message.slice(`${error.where}: `.length) });
+  }
+});
+
 /** One watched repository in a config file. */
 export const WatchEntry = z.union([
   z.string().min(1).transform((repo) => ({ repo, schedule: undefined as string | undefined, allowBuilder: [] as BuilderPrivilege[] })),
   z.strictObject({
     repo: z.string().min(1),
-    schedule: z.string().min(1).optional(),
+    schedule: ScheduleText.optional(),
     /** Privileges this repository's own builder Job may use. @default none */
     allowBuilder: z.array(BuilderPrivilege).default([]),
   }),
@@ -31,7 +46,7 @@ const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an enviro
 export const KeelsonFile = PipelineSpec.extend({
   watches: z.array(WatchEntry).default([]),
   /** @default '@every 30s' */
-  schedule: z.string().min(1).optional(),
+  schedule: ScheduleText.optional(),
   executor: z.enum(['local', 'kubernetes']).optional(),
   registry: z.string().min(1).optional(),
   registryConfig: z.string().min(1).optional(),

@@ -28,6 +28,23 @@ describe('keelson.yaml', () => {
     expect((error as InputError).exitCode).to.equal(2);
   });
 
+  it('checks schedules where they are written: the file, line and key, never the --schedule flag', () => {
+    const text = 'steps: [make]\nschedule: sometimes\nwatches:\n  - { repo: ../app, schedule: "@every 0s" }\n  - { repo: ../lib, schedule: "*/5 * * * *" }\n';
+    let error: unknown;
+    try {
+      parseYamlWith(KeelsonFile, text, 'keelson.yaml');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(InputError);
+    const message = (error as InputError).message;
+    expect(message).to.not.contain('--schedule');
+    expect(message).to.contain('line 2: schedule: "sometimes" is not a cron expression');
+    expect(message).to.contain('line 4: watches.0.schedule: "@every 0s" is too often');
+    expect(message).to.not.contain('line 5');
+    expect(parseYamlWith(KeelsonFile, 'steps: [make]\nschedule: "@every 5s"\n', 'keelson.yaml').schedule).to.equal('@every 5s');
+  });
+
   it('reports broken YAML with its line', () => {
     expect(() => parseYamlWith(KeelsonFile, 'steps:\n  - a\n bad: [\n', 'k.yaml')).to.throw(InputError, /^k\.yaml:\d+: not valid YAML/);
   });
