@@ -6,10 +6,11 @@
 #   scripts/install-deps.sh --test   also what the test suite runs for real: a registry, Redis,
 #                                    RabbitMQ, Chromium, busybox for scratch images, the Go-built
 #                                    test cluster (kube-apiserver, controller-manager, scheduler,
-#                                    kubectl, kubelet, etcd, kwok, kwokctl), the real node's runtime
-#                                    (containerd, runc, CNI plugins, socat) and its images (pause,
-#                                    busybox, buildah; mmdebstrap and gcc make them), cached under
-#                                    ~/.cache/keelson-test-cluster and built only when missing.
+#                                    kubectl, kubelet, kube-proxy, etcd, kwok, kwokctl), the real
+#                                    node's runtime (containerd, runc, CNI plugins, socat, iptables)
+#                                    and its images (pause, busybox, buildah; RabbitMQ, s3rver and a
+#                                    node base for CI pods; mmdebstrap, gcc and npm make them), cached
+#                                    under ~/.cache/keelson-test-cluster and built only when missing.
 # Safe to run again: every step skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 packages=(git ca-certificates buildah runc uidmap)
 if [ "${1:-}" = "--test" ]; then
   packages+=(openssl docker-registry redis-server rabbitmq-server busybox-static apache2-utils chromium)
-  packages+=(containerd containernetworking-plugins socat iproute2 util-linux mmdebstrap gcc libc6-dev curl)
+  packages+=(containerd containernetworking-plugins socat iproute2 iptables util-linux mmdebstrap gcc libc6-dev curl)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -51,4 +52,5 @@ if [ "${1:-}" = "--test" ]; then
   command -v go >/dev/null 2>&1 || { echo "install-deps: the test cluster needs Go >= 1.26 on PATH" >&2; exit 1; }
   bash test/cluster/ensure-binaries.sh >/dev/null
   bash test/cluster/ensure-images.sh >/dev/null
+  bash test/cluster/ensure-images.sh deps >/dev/null
 fi

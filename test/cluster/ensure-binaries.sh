@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the test cluster's binaries exist in a cache outside the repository and builds only
-# what is missing: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kubelet
-# (from k8s.io/kubernetes through the Go module proxy; the kubelet runs the real node of
-# test/support/real-node.ts), etcd (go.etcd.io/etcd/server/v3), kwok and kwokctl.
+# what is missing: kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kubelet and
+# kube-proxy (from k8s.io/kubernetes through the Go module proxy; the kubelet and kube-proxy run
+# the real node of test/support/real-node.ts), etcd (go.etcd.io/etcd/server/v3), kwok and kwokctl.
 # Prints the binary directory as its last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +58,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   # Modules that vanished from the staging list make `go mod tidy` fail; drop replaces that
@@ -71,7 +72,7 @@ GO
     ld+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.gitTreeState=clean"
     ld+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     have "$cmd" && continue
     log "building $cmd v$KUBE_VERSION (cold builds take several minutes)"
     (cd "$work" && go build -trimpath -ldflags "-s -w $ld" -o "$bin/$cmd.tmp.$$" "k8s.io/kubernetes/cmd/$cmd")
@@ -116,7 +117,7 @@ copy_stages() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
-if ! have kube-apiserver || ! have kube-controller-manager || ! have kube-scheduler || ! have kubectl || ! have kubelet; then
+if ! have kube-apiserver || ! have kube-controller-manager || ! have kube-scheduler || ! have kubectl || ! have kubelet || ! have kube-proxy; then
   build_kubernetes
 fi
 have etcd || build_etcd

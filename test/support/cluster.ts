@@ -109,10 +109,10 @@ export function ensureClusterBinaries(): Promise<ClusterBinaries> {
 }
 
 /** Runs one of the test/cluster/ensure-*.sh scripts; resolves to the last line it prints (a path). */
-export function lastLineOf(script: string): Promise<string> {
+export function lastLineOf(script: string, args: readonly string[] = []): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     // stderr goes through: a cold build takes many minutes and says so.
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
     child.on('error', reject);

@@ -8,10 +8,12 @@
  *   netns keelson-node-XXXXXX      bridge br0 10.99.0.2/24 ({@link NODE_IP}), default route on it
  *   ├─ etcd, kube-apiserver, controller-manager, scheduler, kwok (kwokctl, bound to 0.0.0.0)
  *   ├─ docker-registry on :5000 ({@link NODE_REGISTRY}), seeded with the images of
- *   │  test/cluster/ensure-images.sh (pause, busybox, buildah), built here and cached
- *   └─ containerd + kubelet, in a private mount namespace of their own: every mount they make
- *      (pod volumes, rootfs, shm, pod network namespaces under /run/netns, CNI state under
- *      /var/lib/cni) vanishes with their last process, even after a kill -9
+ *   │  test/cluster/ensure-images.sh (pause, busybox, buildah; with `images: ['deps']` also
+ *   │  RabbitMQ, s3rver, a node base for CI pods), built here and cached
+ *   └─ containerd, kubelet and kube-proxy (Service cluster IPs work from pods), in a private
+ *      mount namespace of their own: every mount they make (pod volumes, rootfs, shm, pod network
+ *      namespaces under /run/netns, CNI state under /var/lib/cni) vanishes with their last
+ *      process, even after a kill -9
  *
  * From this process (outside the namespace) the API server and the registry are reached through
  * forwarders on 127.0.0.1 (socat to a unix socket, socat inside the namespace to the port):
@@ -48,6 +50,8 @@ const execFileAsync = promisify(execFile);
 export const NODE_IP = '10.99.0.2';
 /** The test registry as pods and the node's containerd see it (plain HTTP). */
 export const NODE_REGISTRY = `${NODE_IP}:5000`;
+/** A registry config (`--registry-config`) for the test registry: plain HTTP on a non-loopback address. */
+export const NODE_REGISTRY_CONFIG = `"${NODE_REGISTRY}":\n  ".*":\n    security:\n      tls: { client: { disabled: true } }\n`;
 export const REAL_NODE_NAME = 'keelson-real-node';
 export const REAL_NODE_LABEL = 'keelson.dev/node';
 export const FAKE_NODE_TAINT = { key: 'keelson.dev/fake-node', value: 'true', effect: 'NoSchedule' } as const;
@@ -73,6 +77,8 @@ export interface StartRealNodeOptions {
   /** Where the forwarders listen on the host. @default free ports */
   readonly apiserverPort?: number;
   readonly registryPort?: number;
+  /** More image sets to seed the registry with, besides `node`. @default none */
+  readonly images?: readonly Exclude<ImageSet, 'node'>[];
 }
 
 export interface RealNodeCluster {
@@ -88,19 +94,28 @@ export interface RealNodeCluster {
   stop(): Promise<void>;
 }
 
-let images: Promise<string> | undefined;
+/** Image sets of ensure-images.sh: `node` (every cluster), `deps` (RabbitMQ, s3rver, a node base for CI pods). */
+export type ImageSet = 'node' | 'deps';
 
-/** Runs ensure-images.sh once per process; resolves to the registry storage holding the images. */
-export function ensureNodeImages(): Promise<string> {
-  images ??= lastLineOf(ENSURE_IMAGES);
-  images.catch(() => { images = undefined; });
-  return images;
+const images = new Map<ImageSet, Promise<string>>();
+
+/** Runs ensure-images.sh for one set once per process; resolves to the registry storage holding the images. */
+export function ensureNodeImages(set: ImageSet = 'node'): Promise<string> {
+  let built = images.get(set);
+  if (!built) {
+    built = lastLineOf(ENSURE_IMAGES, [set]);
+    built.catch(() => images.delete(set));
+    images.set(set, built);
+  }
+  return built;
 }
 
 export async function startRealNodeCluster(options: StartRealNodeOptions = {}): Promise<RealNodeCluster> {
   if (process.getuid?.() !== 0) throw new Error('a real node needs root (network namespaces, containerd, kubelet)');
   await reapAbandonedRealNodes();
-  const [{ binDir }, seed] = await Promise.all([ensureClusterBinaries(), ensureNodeImages()]);
+  const [{ binDir }, seed, ...extraSeeds] = await Promise.all([
+    ensureClusterBinaries(), ensureNodeImages(), ...(options.images ?? []).map((set) => ensureNodeImages(set)),
+  ]);
   const dir = options.dir ?? await mkdtemp(join(tmpdir(), TEMP_PREFIX));
   await mkdir(join(dir, 'logs'), { recursive: true });
   const name = options.name ?? basename(dir);
@@ -130,6 +145,8 @@ export async function startRealNodeCluster(options: StartRealNodeOptions = {}): 
     const inNode = (command: readonly string[]) => ['nsenter', `--target=${holder}`, '--net', '--mount', ...command];
 
     await execFileAsync('cp', ['-a', seed, join(dir, 'registry-data')]);
+    // Registry storages merge by copying: blobs are named by digest, repositories by name.
+    for (const extra of extraSeeds) await execFileAsync('cp', ['-a', `${extra}/.`, join(dir, 'registry-data')]);
     await writeFile(join(dir, 'registry.yml'), [
       'version: 0.1',
       'log: { level: warn, accesslog: { disabled: true } }',
@@ -160,6 +177,7 @@ export async function startRealNodeCluster(options: StartRealNodeOptions = {}): 
     await startContainerd(dir, inNode);
     cluster = await started;
     await startKubelet(dir, name, binDir, cluster.innerKubeconfigPath, inNode);
+    await startKubeProxy(dir, binDir, cluster.innerKubeconfigPath, inNode);
     const c = cluster;
     await eventually(() => c.kubectl(['wait', '--for=condition=Ready', `node/${REAL_NODE_NAME}`, '--timeout=5s']), 120_000);
     return { cluster, dir, netns: name, registryHost, inNetns, stop };
@@ -307,6 +325,28 @@ async function startKubelet(dir: string, name: string, binDir: string, kubeconfi
     '--node-ip', NODE_IP,
     '--node-labels', `${REAL_NODE_LABEL}=real`,
   ]));
+}
+
+/**
+ * kube-proxy in iptables mode, so Service cluster IPs work from pods (a dependency's
+ * KEELSON_DEP_<NAME>_HOST, say). Its rules live in the cluster's network namespace and go with it.
+ * masqueradeAll: a pod reaching a Service whose endpoint sits on the same bridge gets the reply
+ * through the node (where the DNAT is undone), whatever br_netfilter says in this namespace.
+ */
+async function startKubeProxy(dir: string, binDir: string, kubeconfig: string, inNode: (c: readonly string[]) => string[]): Promise<void> {
+  const config = join(dir, 'kube-proxy.yaml');
+  await writeFile(config, JSON.stringify({
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig },
+    hostnameOverride: REAL_NODE_NAME,
+    mode: 'iptables',
+    clusterCIDR: POD_SUBNET,
+    iptables: { masqueradeAll: true },
+    // 0: leave the conntrack sysctls alone (some are not per network namespace).
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+  }, null, 2));
+  daemon(dir, 'kube-proxy', inNode([join(binDir, 'kube-proxy'), '--config', config]));
 }
 
 /** Where the cgroup hierarchies are mounted (v1 controllers and the unified one). */

@@ -6,7 +6,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { runKeelson } from '../../support/cli.js';
 import { eventually } from '../../support/cluster.js';
 import { cleanupRepos, commitFile, makeRepo, tempDir } from '../../support/git.js';
-import { leftovers, NODE_REGISTRY, REAL_NODE_NAME, startRealNodeCluster, type RealNodeCluster } from '../../support/real-node.js';
+import { leftovers, NODE_REGISTRY, NODE_REGISTRY_CONFIG, REAL_NODE_NAME, startRealNodeCluster, type RealNodeCluster } from '../../support/real-node.js';
 
 /** What `keelson runs --json` shows of a run. */
 interface RunView {
@@ -43,8 +43,7 @@ describe('in-cluster builds on a real node (KubernetesExecutor, stock buildah bu
     core = node.cluster.kubeConfig().makeApiClient(CoreV1Api);
     work = await tempDir('keelson-real-build-');
     registryConfig = join(work, 'registry.yaml');
-    // The test registry speaks plain HTTP on a non-loopback address.
-    await writeFile(registryConfig, `"${NODE_REGISTRY}":\n  ".*":\n    security:\n      tls: { client: { disabled: true } }\n`);
+    await writeFile(registryConfig, NODE_REGISTRY_CONFIG);
     await eventually(() => core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' }));
   });
   after(async function () {
