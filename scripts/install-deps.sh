@@ -53,4 +53,5 @@ if [ "${1:-}" = "--test" ]; then
   bash test/cluster/ensure-binaries.sh >/dev/null
   bash test/cluster/ensure-images.sh >/dev/null
   bash test/cluster/ensure-images.sh deps >/dev/null
+  bash test/cluster/ensure-images.sh ci >/dev/null
 fi

@@ -4,7 +4,7 @@
 # (docker-registry's filesystem driver) that holds them. test/support/real-node.ts copies that
 # directory into each cluster's registry, so the images are built once and cached like the binaries.
 #
-#   ensure-images.sh [node|deps]    one image set, cached on its own (default: node)
+#   ensure-images.sh [node|deps|ci]    one image set, cached on its own (default: node)
 #
 # Set `node`, what every real-node cluster needs:
 #   pause:3.10.2           registry.k8s.io/pause (the sandbox image), from the kubelet module's pause.c
@@ -12,21 +12,24 @@
 #   buildah/stable:v1.38   quay.io/buildah/stable (the stock buildah builder Job), a Debian root
 #                          filesystem made by mmdebstrap with buildah, ca-certificates and runc
 #
-# Set `deps`, for tests whose pods use real dependencies (test/integration/deps/real-node-ci.test.ts):
-#   keelson-test/rabbitmq:3.10   Debian's rabbitmq-server (mmdebstrap), AMQP on 5672, guest may
-#                                log in from other pods
-#   keelson-test/s3rver:3.7.1    npm s3rver (an S3 API: buckets, PutObject, GetObject) on node, :9000
-#   keelson-test/ci-node:20      node + keelson's production dependencies (package-lock.json) +
-#                                amqplib and @aws-sdk/client-s3 in /ci/node_modules; a test adds
-#                                keelson itself as one more layer
-# s3rver and ci-node share their first layer: a Debian root filesystem with this machine's node.
+# Sets `deps` and `ci`, for tests whose pods use real dependencies
+# (test/integration/deps/real-node-ci.test.ts):
+#   keelson-test/rabbitmq:3.10   (deps) Debian's rabbitmq-server (mmdebstrap), AMQP on 5672, guest
+#                                may log in from other pods
+#   keelson-test/s3rver:3.7.1    (deps) npm s3rver (an S3 API: buckets, PutObject, GetObject) on
+#                                node, :9000
+#   keelson-test/ci-node:20      (ci) node + keelson's production dependencies (package-lock.json)
+#                                in /app + amqplib and @aws-sdk/client-s3 in /ci/node_modules; a
+#                                test adds keelson itself as one more layer. A set of its own: a
+#                                change of package-lock.json rebuilds only this image.
+# s3rver and ci-node start from a Debian root filesystem with this machine's node.
 #
 # containerd in the test cluster mirrors docker.io, quay.io, gcr.io and registry.k8s.io to the
 # test registry, so these names resolve unchanged; the buildah image mirrors docker.io the same
 # way for `FROM` lines built inside the cluster.
 #
 # Needs: buildah, busybox-static, mmdebstrap, gcc, docker-registry, curl, apt sources that answer,
-# and for `deps` an npm registry that answers.
+# and for `deps` and `ci` an npm registry that answers.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -39,14 +42,14 @@ REGISTRY_IN_NETNS=10.99.0.2:5000
 
 set=${1:-node}
 case $set in
-  node|deps) ;;
-  *) echo "usage: ensure-images.sh [node|deps]" >&2; exit 2 ;;
+  node|deps|ci) ;;
+  *) echo "usage: ensure-images.sh [node|deps|ci]" >&2; exit 2 ;;
 esac
 
 cache=${KEELSON_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keelson-test-cluster}
-# A change to this script or to the node binary builds the images again; for `deps` also a change
+# A change to this script or to the node binary builds the images again; for `ci` also a change
 # of keelson's locked dependencies (ci-node holds them).
-key=$( (cat "$0"; echo "$KUBE_VERSION"; node --version; [ "$set" != deps ] || cat "$here/../../package-lock.json") | sha256sum | cut -c1-12)
+key=$( (cat "$0"; echo "$KUBE_VERSION"; node --version; [ "$set" != ci ] || cat "$here/../../package-lock.json") | sha256sum | cut -c1-12)
 out="$cache/images-$set-$key"
 mkdir -p "$cache"
 
@@ -162,8 +165,35 @@ DEPS_S3RVER=3.7.1
 DEPS_AMQPLIB=2.3.1
 DEPS_CLIENT_S3=3.1175.0
 
+NPM_FLAGS=(--no-audit --no-fund --loglevel=error --ignore-scripts)
+
+# A Debian root filesystem with this machine's node (Debian 12's own nodejs is 18, too old for
+# keelson), committed as localhost/keelson-test/node-base: the first layer of s3rver and ci-node.
+node_base() {
+  debian_rootfs "$work/node.tar" libstdc++6,ca-certificates
+  mkdir -p "$work/node-bin/usr/bin"
+  cp "$(command -v node)" "$work/node-bin/usr/bin/node"
+  tar -C "$work/node-bin" -rf "$work/node.tar" ./usr/bin/node
+  local c
+  c=$(bh from scratch)
+  bh add "$c" "$work/node.tar" / >/dev/null
+  bh config --env PATH=/usr/local/bin:/usr/bin:/bin --cmd '["node"]' "$c"
+  bh commit --quiet --rm "$c" localhost/keelson-test/node-base >/dev/null
+}
+
+# on_node NAME DIR [buildah config args...]: node-base plus DIR's tree as a second layer.
+on_node() {
+  local name=$1 dir=$2; shift 2
+  local c
+  c=$(bh from localhost/keelson-test/node-base)
+  bh add "$c" "$dir" / >/dev/null
+  bh config "$@" "$c"
+  bh commit --quiet --rm "$c" "localhost/$name" >/dev/null
+  bh push --quiet --tls-verify=false "localhost/$name" "docker://127.0.0.1:$port/$name"
+  log "built $name"
+}
+
 deps_images() {
-  local npm_flags=(--no-audit --no-fund --loglevel=error --ignore-scripts)
   # RabbitMQ: the broker as its own user, logging to stdout; guest may log in from other pods
   # (by default only over loopback), which is all a test dependency needs.
   debian_rootfs "$work/rabbitmq.tar" rabbitmq-server
@@ -174,45 +204,26 @@ deps_images() {
     --env PATH=/usr/sbin:/usr/bin:/sbin:/bin --env HOME=/var/lib/rabbitmq --env RABBITMQ_LOGS=- \
     --port 5672 --cmd '["/usr/lib/rabbitmq/bin/rabbitmq-server"]'
 
-  # A Debian root filesystem with this machine's node (Debian 12's own nodejs is 18, too old for
-  # keelson); the first layer of s3rver and ci-node.
-  debian_rootfs "$work/node.tar" libstdc++6,ca-certificates
-  mkdir -p "$work/node-bin/usr/bin"
-  cp "$(command -v node)" "$work/node-bin/usr/bin/node"
-  tar -C "$work/node-bin" -rf "$work/node.tar" ./usr/bin/node
-  local c
-  c=$(bh from scratch)
-  bh add "$c" "$work/node.tar" / >/dev/null
-  bh config --env PATH=/usr/local/bin:/usr/bin:/bin --cmd '["node"]' "$c"
-  bh commit --quiet --rm "$c" localhost/keelson-test/node-base >/dev/null
-
-  # layered NAME DIR [buildah config args...]: node-base plus DIR's tree as a second layer.
-  layered() {
-    local name=$1 dir=$2; shift 2
-    c=$(bh from localhost/keelson-test/node-base)
-    bh add "$c" "$dir" / >/dev/null
-    bh config "$@" "$c"
-    bh commit --quiet --rm "$c" "localhost/$name" >/dev/null
-    bh push --quiet --tls-verify=false "localhost/$name" "docker://127.0.0.1:$port/$name"
-    log "built $name"
-  }
-
+  node_base
   mkdir -p "$work/s3rver/opt/s3rver" "$work/s3rver/data"
   (cd "$work/s3rver/opt/s3rver" && echo '{"private":true}' >package.json \
-    && npm install "${npm_flags[@]}" --omit=dev "s3rver@$DEPS_S3RVER" >&2)
+    && npm install "${NPM_FLAGS[@]}" --omit=dev "s3rver@$DEPS_S3RVER" >&2)
   chmod 1777 "$work/s3rver/data"
-  layered "keelson-test/s3rver:$DEPS_S3RVER" "$work/s3rver" --port 9000 \
+  on_node "keelson-test/s3rver:$DEPS_S3RVER" "$work/s3rver" --port 9000 \
     --cmd '["node", "/opt/s3rver/node_modules/s3rver/bin/s3rver.js", "--directory", "/data", "--address", "0.0.0.0", "--port", "9000"]'
+}
 
+ci_images() {
   # keelson's production dependencies in /app (a test adds package.json, bin, dist... from `npm
   # pack` on top), the test step's client libraries in /ci.
+  node_base
   mkdir -p "$work/ci-node/app" "$work/ci-node/ci" "$work/ci-node/tmp"
   cp "$here/../../package.json" "$here/../../package-lock.json" "$work/ci-node/app/"
-  (cd "$work/ci-node/app" && npm ci "${npm_flags[@]}" --omit=dev >&2 && rm package.json package-lock.json)
+  (cd "$work/ci-node/app" && npm ci "${NPM_FLAGS[@]}" --omit=dev >&2 && rm package.json package-lock.json)
   (cd "$work/ci-node/ci" && echo '{"private":true,"type":"module"}' >package.json \
-    && npm install "${npm_flags[@]}" "amqplib@$DEPS_AMQPLIB" "@aws-sdk/client-s3@$DEPS_CLIENT_S3" >&2)
+    && npm install "${NPM_FLAGS[@]}" "amqplib@$DEPS_AMQPLIB" "@aws-sdk/client-s3@$DEPS_CLIENT_S3" >&2)
   chmod 1777 "$work/ci-node/tmp"
-  layered keelson-test/ci-node:20 "$work/ci-node" --workingdir /ci --cmd '["node"]' \
+  on_node keelson-test/ci-node:20 "$work/ci-node" --workingdir /ci --cmd '["node"]' \
     --env NODE_ENV=production --env AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING=1
 }
 

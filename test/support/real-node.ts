@@ -8,8 +8,8 @@
  *   netns keelson-node-XXXXXX      bridge br0 10.99.0.2/24 ({@link NODE_IP}), default route on it
  *   ├─ etcd, kube-apiserver, controller-manager, scheduler, kwok (kwokctl, bound to 0.0.0.0)
  *   ├─ docker-registry on :5000 ({@link NODE_REGISTRY}), seeded with the images of
- *   │  test/cluster/ensure-images.sh (pause, busybox, buildah; with `images: ['deps']` also
- *   │  RabbitMQ, s3rver, a node base for CI pods), built here and cached
+ *   │  test/cluster/ensure-images.sh (pause, busybox, buildah; with `images: ['deps', 'ci']`
+ *   │  also RabbitMQ, s3rver, a node base for CI pods), built here and cached
  *   └─ containerd, kubelet and kube-proxy (Service cluster IPs work from pods), in a private
  *      mount namespace of their own: every mount they make (pod volumes, rootfs, shm, pod network
  *      namespaces under /run/netns, CNI state under /var/lib/cni) vanishes with their last
@@ -94,8 +94,8 @@ export interface RealNodeCluster {
   stop(): Promise<void>;
 }
 
-/** Image sets of ensure-images.sh: `node` (every cluster), `deps` (RabbitMQ, s3rver, a node base for CI pods). */
-export type ImageSet = 'node' | 'deps';
+/** Image sets of ensure-images.sh: `node` (every cluster), `deps` (RabbitMQ, s3rver), `ci` (node + keelson's dependencies). */
+export type ImageSet = 'node' | 'deps' | 'ci';
 
 const images = new Map<ImageSet, Promise<string>>();
 

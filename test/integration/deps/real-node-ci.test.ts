@@ -69,7 +69,7 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
 
   before(async function () {
     this.timeout(60 * 60_000);
-    node = await startRealNodeCluster({ images: ['deps'] });
+    node = await startRealNodeCluster({ images: ['deps', 'ci'] });
     const kc = node.cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
@@ -273,7 +273,7 @@ function clusterRole(name: string): V1ClusterRole {
     .find((doc) => doc.kind === 'ClusterRole' && doc.metadata?.name === name)!;
 }
 
-/** ci-node (from ensure-images.sh deps) plus this checkout's `npm pack` in /app, as team/app:ci; resolves to its digest. */
+/** ci-node (from ensure-images.sh ci) plus this checkout's `npm pack` in /app, as team/app:ci; resolves to its digest. */
 async function pushKeelsonImage(registryHost: string): Promise<string> {
   // The image runs the compiled CLI: build when dist/ is older than the sources.
   if (CLI_ENTRY[0] !== join(REPO_ROOT, 'dist/cli/main.js')) await execFileAsync('npm', ['run', 'build'], { cwd: REPO_ROOT });
