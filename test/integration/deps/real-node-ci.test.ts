@@ -140,6 +140,8 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
       method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
     });
     expect(served.headers.get('docker-content-digest')).to.equal(digest);
+    // The result on the workload names the digest the runtime ran, for the daemon's trace.
+    expect(await ciResult()).to.deep.include({ exitCode: 0, images: [{ container: 'ci', image, digest }] });
     await expectReleased();
     if (process.env.KEELSON_BENCH_LOG) {
       const at = (msg: string): number => (JSON.parse(log.split('\n').find((line) => line.includes(`"msg":"${msg}"`)) ?? '{}') as { time?: number }).time ?? NaN;
@@ -159,6 +161,7 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
     expect(log).to.contain('test step fails on purpose');
     const release = await fetch(`http://${node.registryHost}/v2/release/app/manifests/1.0.1`, { method: 'HEAD' });
     expect(release.status).to.equal(404);
+    expect(await ciResult()).to.include({ exitCode: 1 });
     await expectReleased();
   });
 
@@ -177,6 +180,7 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
     }, 120_000);
     // keelson's own release, not the lease running out (10 minutes).
     await expectReleased();
+    expect(await ciResult()).to.include({ exitCode: 143 });
   });
 
   async function expectReleased(): Promise<void> {
@@ -192,6 +196,11 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
       const pods = await core.listNamespacedPod({ namespace: NS, labelSelector: 'role=dependency' });
       if (pods.items.length > 0) throw new Error(`dependency pods left: ${pods.items.map((p) => p.metadata?.name).join(', ')}`);
     }, 120_000);
+  }
+
+  async function ciResult(): Promise<Record<string, unknown>> {
+    const held = await apps.readNamespacedDeployment({ name: 'app', namespace: NS });
+    return JSON.parse(held.metadata?.annotations?.['keelson.dev/ci-result'] ?? '{}') as Record<string, unknown>;
   }
 
   async function replicas(name: string): Promise<number | undefined> {
