@@ -53,12 +53,26 @@ export function parseYamlWith<S extends z.ZodType>(schema: S, text: string, file
         ...(plain.length > 0 ? [`${at}${field}: ${issueMessage({ ...issue, keys: plain }, quoteValues)}${hint({ ...issue, keys: plain })}`] : []),
       ];
     }
+    // A required key that is not there at all: say so, rather than zod's "received undefined".
+    if (issue.code === 'invalid_type' && issue.path.length > 0 && valueAt(raw, issue.path) === undefined) {
+      return [`${at}${field}: missing (expected ${issue.expected})`];
+    }
     return [`${at}${field}: ${issueMessage(issue, quoteValues)}${hint(issue)}`];
   });
   throw new InputError(file, problems.join('; '));
 }
 
 const KEY_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,39}$/;
+
+/** What the parsed document holds at `path` (undefined when a key along it is absent). */
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
 
 /** zod's message, or one that quotes no value (key names are fine: they are the schema's words). */
 function issueMessage(issue: z.core.$ZodIssue, quoteValues: boolean): string {

@@ -16,8 +16,10 @@ const quote = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;
 /** Runs keelson under a pseudo-terminal (util-linux `script`), as a person at a terminal would. */
 async function onTerminal(args: readonly string[]): Promise<string> {
   const command = [process.execPath, ...CLI_ENTRY, ...args].map(quote).join(' ');
+  // No CI variable at all: with one (even empty) keelson draws no progress line to check.
+  const { CI: _ci, ...env } = process.env;
   const { stdout } = await run('script', ['-qfec', command, '/dev/null'], {
-    cwd: REPO_ROOT, env: { ...process.env, KEELSON_LOG_LEVEL: 'info', CI: '', TERM: 'xterm' }, maxBuffer: 16 * 1024 * 1024,
+    cwd: REPO_ROOT, env: { ...env, KEELSON_LOG_LEVEL: 'info', TERM: 'xterm' }, maxBuffer: 16 * 1024 * 1024,
   });
   return stdout;
 }

@@ -25,6 +25,8 @@ describe('keelson.yaml', () => {
     expect(message).to.contain('line 3: timeout: "soon" is not a duration');
     expect(message).to.contain('line 5: build.image:');
     expect(message).to.contain('stepz');
+    expect(parseYamlWith.bind(null, KeelsonFile, 'steps: [make]\nbuild:\n  tags: [x]\n', 'keelson.yaml'))
+      .to.throw(InputError, /^keelson\.yaml: line 2: build\.image: missing \(expected string\)$/);
     expect((error as InputError).exitCode).to.equal(2);
   });
 
