@@ -217,7 +217,7 @@ describe('exactly once through kill -9 (keelson watch, local executor)', functio
     });
   }
 
-  for (const delayMs of [0, 60, 200]) {
+  for (const delayMs of [0, 30, 100]) {
     it(`during a push to a real registry (${delayMs} ms in): the push is ended, the run retried once and the registry has its digest`, async () => {
       const rig = await makeRig({ image: true });
       const first = await commit(rig);
@@ -225,10 +225,14 @@ describe('exactly once through kill -9 (keelson watch, local executor)', functio
       await until(async () => recordsNow(rig).some((run) => logOf(rig, run.id).includes('keelson: pushing')), 'the push to begin', 120_000);
       await sleep(delayMs);
       await killHard(child);
+      // A small image's push can end before the kill lands: then the run is simply done.
+      const endedFirst = recordsNow(rig).some((run) => run.commit === first && run.phase === 'succeeded');
 
       await restartOnce(rig);
       const all = await expectClean(rig);
-      expect(historyOf(all, first)).to.deep.equal([['interrupted', 'ProcessDied', false], ['succeeded', 'StepsSucceeded', true]]);
+      expect(historyOf(all, first)).to.deep.equal(endedFirst
+        ? [['succeeded', 'StepsSucceeded', false]]
+        : [['interrupted', 'ProcessDied', false], ['succeeded', 'StepsSucceeded', true]]);
       const built = all.find((run) => run.commit === first && run.phase === 'succeeded')!;
       const head = await fetch(`${registry!.url}/v2/faults/app/manifests/${first.slice(0, 12)}`, {
         method: 'HEAD',
