@@ -58,3 +58,33 @@ export class Slots {
     });
   }
 }
+
+/**
+ * Settles with `work`, or rejects with `signal.reason` as soon as `signal` aborts, whichever comes
+ * first. For operations that ignore their signal in some phase (undici does not cut a TLS
+ * handshake in progress when the request's signal aborts); `onLate` receives a result that
+ * arrives after the abort, so it can be released.
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined, onLate?: (value: T) => void): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.then((value) => onLate?.(value), () => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then((value) => {
+      signal.removeEventListener('abort', onAbort);
+      if (aborted) onLate?.(value);
+      else resolve(value);
+    }, (error: unknown) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+  });
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { Duration } from '../domain/index.js';
+import { Duration, untilAborted } from '../domain/index.js';
 import { silentLogger, registerSecret, type Logger } from '../log/index.js';
 import { AuthState, chooseChallenge, repositoryScope } from './auth.js';
 import { anonymousCredentials, usesPlainHttp } from './credentials.js';
@@ -357,8 +357,9 @@ export class RegistryClient {
 
   /** Closes connections (only of a dispatcher the client created). */
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
-    if (this.ownsInsecureDispatcher) await this.insecureDispatcher?.close();
+    const owned = [this.ownsDispatcher ? this.dispatcher : undefined, this.ownsInsecureDispatcher ? this.insecureDispatcher : undefined]
+      .filter((d): d is Dispatcher => d !== undefined);
+    await Promise.all(owned.map((dispatcher) => closeWithin(dispatcher, CLOSE_GRACE_MS)));
   }
 
   /** The scheme a loopback or insecure host was found to speak (`https:`/`http:`), once known. */
@@ -557,11 +558,11 @@ export class RegistryClient {
 
   private async send(method: Method, url: URL, headers: Record<string, string>, signal?: AbortSignal,
     extra: { body?: Buffer; stream?: boolean } = {}): Promise<Answer> {
-    const response = await request(url, {
+    const response = await untilAborted(request(url, {
       method, headers, dispatcher: this.dispatcherFor(url), headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs,
       ...(extra.body ? { body: extra.body } : {}),
       ...(signal ? { signal } : {}),
-    });
+    }), signal, (late) => late.body.dump().catch(() => undefined));
     if (extra.stream && response.statusCode >= 200 && response.statusCode <= 299) {
       return { status: response.statusCode, headers: response.headers, body: Buffer.alloc(0), stream: response.body };
     }
@@ -713,4 +714,19 @@ function nonNegativeInteger(name: string, value: number): number {
 function positiveNumber(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new RangeError(`RegistryClient: ${name} must be > 0, got ${value}`);
   return value;
+}
+
+/**
+ * How long close() lets requests in flight finish. A request whose caller gave up (its signal
+ * aborted) may still hang in a TLS handshake until the connect timeout; close() does not wait for it.
+ */
+const CLOSE_GRACE_MS = 1_000;
+
+async function closeWithin(dispatcher: Dispatcher, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = dispatcher.close().then(() => true);
+  const late = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), graceMs); });
+  const inTime = await Promise.race([closed, late]);
+  clearTimeout(timer);
+  if (!inTime) await dispatcher.destroy();
 }

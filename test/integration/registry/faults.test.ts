@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Duration } from '../../../src/domain/index.js';
 import { RegistryClient, RegistryRateLimitedError, RegistryResponseError } from '../../../src/registry/index.js';
 import { pushImage } from '../../support/images.js';
@@ -74,5 +75,37 @@ describe('RegistryClient retries against a real registry behind a fault-injectin
   it('records the ratelimit headers the registry sent', async () => {
     await client.listTags(`${proxy!.host}/team/flaky`);
     expect(client.rateLimit(proxy!.host)).to.include({ limit: 100, remaining: 42 });
+  });
+});
+
+describe('RegistryClient against a registry host that accepts connections and never answers', function () {
+  this.timeout(60_000);
+  let silent: Server | undefined;
+  let host: string;
+  const sockets = new Set<Socket>();
+
+  before(async () => {
+    silent = createServer((socket) => { sockets.add(socket); }); // takes the connection, never speaks TLS or HTTP
+    await new Promise<void>((resolve) => silent!.listen(0, '127.0.0.1', resolve));
+    host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => {
+    for (const socket of sockets) socket.destroy();
+    if (silent) silent.close(() => resolve());
+    else resolve();
+  }));
+
+  // undici leaves a TLS handshake in progress running when the request's signal aborts; the
+  // loopback HTTPS probe hangs there, so the watcher's per-check deadline must not wait for it.
+  it('gives up when its signal aborts, also while the HTTPS probe hangs in the handshake', async () => {
+    const client = new RegistryClient({});
+    try {
+      const started = Date.now();
+      const error = await client.listTags(`${host}/team/app`, { signal: AbortSignal.timeout(300) }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(Error).with.property('name', 'TimeoutError');
+      expect(Date.now() - started, 'settled at the abort, not at the 10 s connect timeout').to.be.below(5_000);
+    } finally {
+      await client.close();
+    }
   });
 });
