@@ -101,6 +101,8 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
     });
     await dependency('rabbitmq', `${NODE_REGISTRY}/keelson-test/rabbitmq:3.10`, { name: 'amqp', port: 5672 }, { tcpSocket: { port: 5672 } });
     await dependency('s3', `${NODE_REGISTRY}/keelson-test/s3rver:3.7.1`, { name: 'http', port: 9000 }, { httpGet: { path: '/', port: 9000 } });
+    // Its probe asks a port nothing listens on: it never gets ready.
+    await dependency('never-ready', `${NODE_REGISTRY}/keelson-test/s3rver:3.7.1`, { name: 'http', port: 9000 }, { tcpSocket: { port: 9999 } });
     // The workload whose build this is: it names its dependencies and is held while the run goes.
     await apps.createNamespacedDeployment({
       namespace: NS,
@@ -183,8 +185,23 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
     expect(await ciResult()).to.include({ exitCode: 143 });
   });
 
-  async function expectReleased(): Promise<void> {
-    for (const name of ['rabbitmq', 's3']) {
+  it('the pod deleted while it waits for readiness (SIGTERM): the wait ends and both go back to 0 before the pod is gone', async () => {
+    await startCi('ci-waiting', 'pass', '1.0.3', ['--dependency', 's3=1,never-ready=1']);
+    await eventually(async () => {
+      const log = await core.readNamespacedPodLog({ name: 'ci-waiting', namespace: NS });
+      if (log.split('\n').filter((line) => line.includes('"msg":"dependency scaled up"')).length < 2) throw new Error(`not scaled up yet:\n${log}`);
+    }, 240_000);
+    expect(await replicas('never-ready')).to.equal(1);
+    await core.deleteNamespacedPod({ name: 'ci-waiting', namespace: NS });
+    await eventually(async () => {
+      const gone = await core.readNamespacedPod({ name: 'ci-waiting', namespace: NS }).then(() => false, () => true);
+      if (!gone) throw new Error('pod still there');
+    }, 120_000);
+    await expectReleased(['s3', 'never-ready']);
+  });
+
+  async function expectReleased(dependencies = ['rabbitmq', 's3']): Promise<void> {
+    for (const name of dependencies) {
       const d = await apps.readNamespacedDeployment({ name, namespace: NS });
       expect(d.spec?.replicas, name).to.equal(0);
       expect(d.metadata?.annotations?.['keelson.dev/leases'], name).to.equal(undefined);
@@ -231,7 +248,7 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
   }
 
   /** A build pod: `keelson ci -- test step && release step`, keelson as PID 1 (it gets the SIGTERM). */
-  async function startCi(name: string, step: string, version: string): Promise<void> {
+  async function startCi(name: string, step: string, version: string, ciArgs = ['--workload', 'deployment/app']): Promise<void> {
     const keelson = ['node', '/app/bin/keelson.js'];
     await core.createNamespacedPod({
       namespace: NS,
@@ -243,7 +260,7 @@ describe('keelson ci on a real node: RabbitMQ and S3 scaled up on demand, test, 
           containers: [{
             name: 'ci',
             image,
-            command: [...keelson, 'ci', '--workload', 'deployment/app', '--timeout', '4m', '--',
+            command: [...keelson, 'ci', ...ciArgs, '--timeout', '4m', '--',
               'sh', '-c', `node /ci/step/test.mjs && ${keelson.join(' ')} promote "$IMAGE" --to "$RELEASE" --registry-config /ci/step/registry.yaml`],
             env: [
               { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
