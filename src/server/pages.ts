@@ -1,7 +1,7 @@
 import { isTerminal, type PhaseTransition, type RunRecord } from '../store/index.js';
 import type { TracedRun } from '../trace/index.js';
 import { breakable as b, html, raw, type SafeHtml } from './html.js';
-import type { ApprovalInfo, DependencyInfo, RegistryJobInfo, WatchInfo, WorkloadInfo } from './types.js';
+import type { ApprovalInfo, DependencyInfo, RegistryJobInfo, WatchInfo, WorkloadImage, WorkloadInfo } from './types.js';
 
 /** Who is looking, for what the page offers. */
 export interface PageContext {
@@ -140,9 +140,16 @@ ${workloads.map((w) => {
     return images.map((image, i) => html`<tr data-workload="${w.key}">${i === 0 && html`<td rowspan="${images.length}">${b(w.key)}${w.heldBy && w.heldBy.length > 0 && html`<div class="warn small">held by ${w.heldBy.join(', ')}</div>`}${w.error && html`<div class="error small">${w.error}</div>`}${w.lastDecision && html`<div class="muted small" title="${w.lastDecision.message}">last: ${w.lastDecision.outcome} ${timeCell(w.lastDecision.at, ctx.now)}</div>`}</td>
 <td rowspan="${images.length}">${policyCell(w)}</td>`}
 <td>${image?.container ?? html`<span class="muted">none watched</span>`}</td><td class="mono small">${b(image?.current)}</td>
-<td class="mono small">${image?.candidate ? html`${b(image.candidate)}${image.candidateReason && html` <span class="warn nowrap">${image.candidateReason}</span>`}` : html`<span class="muted">up to date</span>`}</td>
+<td class="mono small">${candidateCell(image)}</td>
 <td class="mono small">${image?.rolledOut ? html`${b(image.rolledOut.image)}${image.rolledOut.digest && !image.rolledOut.image.includes('@') && html` <span class="muted" title="${image.rolledOut.digest}">${shortDigest(image.rolledOut.digest)}</span>`} ${timeCell(image.rolledOut.at, ctx.now)}` : html`<span class="muted">none by keelson</span>`}</td></tr>`);
   })}</tbody></table>`}</section>`;
+}
+
+/** A failing registry check says so: it found no candidate because it could not look. */
+function candidateCell(image: WorkloadImage | undefined): SafeHtml {
+  const failed = image?.checkFailed && html`<span class="error" title="${image.checkFailed.lastError}">registry check failed: ${clip(image.checkFailed.lastError, 120)}</span>`;
+  if (image?.candidate) return html`${b(image.candidate)}${image.candidateReason && html` <span class="warn nowrap">${image.candidateReason}</span>`}${failed && html`<div>${failed}</div>`}`;
+  return failed || html`<span class="muted">up to date</span>`;
 }
 
 function policyCell(w: WorkloadInfo): SafeHtml {

@@ -18,8 +18,9 @@ import { renderErrorPage, renderLoginPage, renderOverview, renderRunPage, type O
 import { Login, Vote } from './schema.js';
 import { RecentSet } from './recent-set.js';
 import type {
-  KeelsonServer, ListeningServer, Readiness, ReadinessReporter, ServerOptions, ServerSources, ServerStore, WatchInfo,
+  KeelsonServer, ListeningServer, Readiness, ReadinessReporter, ServerOptions, ServerSources, ServerStore, WatchInfo, WorkloadInfo,
 } from './types.js';
+import { withRegistryChecks } from './workload-checks.js';
 import { parseGitHubPush, parseRegistryNotification, pushedRepositories, verifyGitHubSignature } from './webhooks.js';
 
 const DEFAULTS = {
@@ -162,7 +163,7 @@ class StatusServer implements KeelsonServer {
       get(/^\/api\/runs$/, this.read(async (url) => traceRuns(this.store, await this.store.listRuns(runFilter(url))))),
       get(/^\/api\/runs\/([^/]+)$/, this.read(async (_url, [id]) => traceRun(this.store, await this.run(id!)))),
       get(/^\/api\/runs\/([^/]+)\/log$/, (q, res, url, [id]) => this.runLog(q, res, url, id!)),
-      get(/^\/api\/workloads$/, this.read(async () => (await this.need('workloads').workloads()))),
+      get(/^\/api\/workloads$/, this.read(async () => this.workloadsWithChecks(await this.need('workloads').workloads()))),
       get(/^\/api\/approvals$/, this.read(async () => this.need('approvals').pending())),
       post(/^\/api\/approvals\/([^/]+)\/(approve|reject)$/, (q, res, _u, [id, vote]) => this.vote(q, res, id!, vote as 'approve' | 'reject')),
       get(/^\/api\/dependencies$/, this.read(async () => (await this.need('dependencies').dependencies()))),
@@ -237,6 +238,13 @@ class StatusServer implements KeelsonServer {
   }
 
   /** The watches, each with its newest run from the store: a failed build shows, not only failed polls. */
+  /** Workloads with their failing registry checks marked; the registry's own failure leaves them unmarked. */
+  private async workloadsWithChecks(workloads: readonly WorkloadInfo[]): Promise<WorkloadInfo[]> {
+    const registry = this.sources.registry;
+    const jobs = registry ? await Promise.resolve().then(() => registry.jobs()).catch(() => []) : [];
+    return withRegistryChecks(workloads, jobs);
+  }
+
   private async watchesWithRuns(watches: readonly WatchInfo[]): Promise<WatchInfo[]> {
     return Promise.all(watches.map(async (watch) => {
       const [run] = await this.store.listRuns({ watch: watch.key, limit: 1 });
@@ -450,7 +458,7 @@ class StatusServer implements KeelsonServer {
       problems,
       ...(w && { watches: w }),
       ...(j && { jobs: j }),
-      ...(wl && { workloads: wl }),
+      ...(wl && { workloads: withRegistryChecks(wl, j ?? []) }),
       ...(a && { approvals: a }),
       ...(d && { dependencies: d }),
     };

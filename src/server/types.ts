@@ -87,6 +87,8 @@ export interface WorkloadImage {
   readonly candidateReason?: string;
   /** Last rollout keelson applied to this container */
   readonly rolledOut?: { readonly image: string; readonly digest?: string; readonly at: string };
+  /** The registry check polling this container's image, when it is failing (filled by the server) */
+  readonly checkFailed?: { readonly failures: number; readonly lastError: string };
 }
 
 /** A workload the rollout controller follows. */

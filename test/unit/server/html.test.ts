@@ -5,6 +5,7 @@ import { RunReason, type RunRecord } from '../../../src/store/index.js';
 import { breakable, escapeHtml, html, raw } from '../../../src/server/html.js';
 import { safeNext } from '../../../src/server/http.js';
 import { sseData } from '../../../src/server/log-stream.js';
+import { withRegistryChecks } from '../../../src/server/workload-checks.js';
 import { formatDuration, renderOverview, renderRunPage, rolledWorkloads, type PageContext } from '../../../src/server/pages.js';
 import type { DigestTrace, TracedRun } from '../../../src/trace/index.js';
 
@@ -126,6 +127,31 @@ describe('page values', () => {
     const overview = renderOverview({ storeDescription: 'file:/x', runs: [deploy, run()], problems: [] }, CTX);
     expect(overview).to.include('<span class="kind kind-deploy">deploy</span>').and.include('<span class="kind kind-build">build</span>');
     expect(renderRunPage(deploy, { text: '', offset: 0 }, CTX)).to.include('<span class="kind kind-deploy">deploy</span>').and.include('none (image not built here)');
+  });
+
+  it('says a workload\'s registry check failed instead of "up to date", in the page and the workload payload', () => {
+    const workloads = [
+      { key: 'default/deployment/web', policy: 'minor', images: [{ container: 'app', current: 'reg.example/app:1.0.0' }, { container: 'init:migrate', current: 'reg.example/migrate:1.0.0' }] },
+      { key: 'default/deployment/other', policy: 'minor', images: [{ container: 'app', current: 'reg.example/other:1.0.0' }] },
+    ];
+    const jobs = [
+      { key: 'reg.example/app:1.0.0', repository: 'reg.example/app', schedule: '@every 1m', nextCheckAt: '2026-03-01T10:06:00Z', failures: 3,
+        lastError: 'GET https://reg.example/v2/app/tags/list: connect ECONNREFUSED 127.0.0.1:5000', targetIds: ['default/deployment/web/app'] },
+      { key: 'reg.example/migrate:1.0.0', repository: 'reg.example/migrate', schedule: '@every 1m', nextCheckAt: '2026-03-01T10:06:00Z', failures: 1,
+        lastError: 'manifest unknown', targetIds: ['default/deployment/web/init:migrate'] },
+      { key: 'reg.example/other:1.0.0', repository: 'reg.example/other', schedule: '@every 1m', nextCheckAt: '2026-03-01T10:06:00Z', failures: 0, targetIds: ['default/deployment/other/app'] },
+    ];
+    const marked = withRegistryChecks(workloads, jobs);
+    expect(marked[0]!.images!.map((i) => i.checkFailed)).to.deep.equal([
+      { failures: 3, lastError: 'GET https://reg.example/v2/app/tags/list: connect ECONNREFUSED 127.0.0.1:5000' },
+      { failures: 1, lastError: 'manifest unknown' },
+    ]);
+    expect(marked[1]).to.deep.equal(workloads[1]);
+    const page = renderOverview({ storeDescription: 'file:/x', runs: [], problems: [], workloads: marked, jobs }, CTX).replaceAll('<wbr>', '');
+    const rows = page.split('<tr data-workload=').slice(1);
+    expect(rows[0]).to.include('registry check failed: GET https://reg.example/v2/app/tags/list: connect ECONNREFUSED').and.not.include('up to date');
+    expect(rows[1]).to.include('registry check failed: manifest unknown').and.not.include('up to date');
+    expect(rows[2]).to.include('up to date').and.not.include('check failed');
   });
 
   const nexts: Array<[string | undefined, string]> = [
