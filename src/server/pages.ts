@@ -316,10 +316,22 @@ function shortCommit(commit: string | undefined): string {
   return commit ? commit.slice(0, 12) : '';
 }
 
-/** `repo^branch` → its parts; `^HEAD` is the default branch. */
+/**
+ * `repo^branch` → its parts; `^HEAD` is the default branch. The repository comes from the key,
+ * which holds a local watch's real path (the user may have typed `.`), never the spelling.
+ */
 function splitWatchKey(watch: WatchInfo): { repository: string; branch: string } {
   const caret = watch.key.lastIndexOf('^');
-  if (caret < 0) return { repository: watch.display, branch: '' };
+  if (caret < 0) return { repository: withoutCredentials(watch.key), branch: '' };
   const branch = watch.key.slice(caret + 1);
-  return { repository: watch.display.split('^')[0] ?? watch.display, branch: branch === 'HEAD' ? 'default (HEAD)' : branch };
+  return { repository: withoutCredentials(watch.key.slice(0, caret)), branch: branch === 'HEAD' ? 'default (HEAD)' : branch };
+}
+
+/**
+ * Drops a URL's user info when it holds a password, or any user info of an http(s) URL (a
+ * token is often given as the user name). An ssh user alone (`ssh://git@host`) is no secret.
+ */
+function withoutCredentials(repository: string): string {
+  return repository.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@/i, (all, scheme: string, userInfo: string) =>
+    /^https?:/i.test(scheme) || userInfo.includes(':') ? scheme : all);
 }

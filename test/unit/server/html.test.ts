@@ -154,6 +154,26 @@ describe('page values', () => {
     expect(rows[2]).to.include('up to date').and.not.include('check failed');
   });
 
+  it('shows a watch\'s real repository path, not the "." the user typed, and never URL credentials', () => {
+    const page = renderOverview({
+      storeDescription: 'file:/x', runs: [], problems: [],
+      watches: [
+        { key: '/home/dev/projects/shop^main', display: '.^main' },
+        { key: 'https://alice:s3cretpw@git.example/o/r.git^HEAD', display: 'https://alice:s3cretpw@git.example/o/r.git' },
+        { key: 'https://ghp0token1@git.example/o/t.git^main', display: 'https://ghp0token1@git.example/o/t.git^main' },
+        { key: 'ssh://git@git.example/o/s.git^main', display: 'ssh://git@git.example/o/s.git^main' },
+      ],
+    }, CTX).replaceAll('<wbr>', '');
+    const cells = [...page.matchAll(/<tr><td>([^<]*)<\/td><td>([^<]*)<\/td>/g)].map((m) => [m[1], m[2]]);
+    expect(cells).to.deep.equal([
+      ['/home/dev/projects/shop', 'main'],
+      ['https://git.example/o/r.git', 'default (HEAD)'],
+      ['https://git.example/o/t.git', 'main'],
+      ['ssh://git@git.example/o/s.git', 'main'],
+    ]);
+    expect(page).not.to.include('alice').and.not.to.include('s3cretpw').and.not.to.include('ghp0token1');
+  });
+
   const nexts: Array<[string | undefined, string]> = [
     ['/runs/x', '/runs/x'], [undefined, '/'], ['//evil.example/', '/'], ['/\\evil.example', '/'], ['https://evil.example/', '/'],
     ['/\t/evil.example', '/'], ['/\n\\evil.example', '/'], ['/runs/\tx', '/runs/x'],
