@@ -311,7 +311,10 @@ class StatusServer implements KeelsonServer {
     const counted = countDelivery('github');
     try {
       const sink = this.sources.gitPush;
-      if (!this.githubSecret || !sink) throw new RequestError(404, 'GitHub webhooks are not configured (they need a webhook secret and git watches)');
+      if (!this.githubSecret) {
+        throw new RequestError(404, 'GitHub webhooks are not configured: start keelson daemon with --github-secret-file FILE (or server.githubSecretFile in keelson.yaml) and set the same secret on the GitHub webhook');
+      }
+      if (!sink) throw new RequestError(404, 'GitHub webhooks are not configured: this server runs no git watches to hand pushes to');
       const raw = await readBody(request, this.maxBodyBytes);
       const signature = header(request, 'x-hub-signature-256');
       const delivery = header(request, 'x-github-delivery');
@@ -563,7 +566,9 @@ function countDelivery(source: 'registry' | 'github'): (result: string) => void 
 }
 
 function wantsHtml(request: IncomingMessage, url: URL): boolean {
-  if (url.pathname.startsWith('/api/') || url.pathname.startsWith('/webhooks/') || ['/healthz', '/readyz', '/metrics'].includes(url.pathname)) {
+  // Webhook senders read JSON, also `curl -d` (which sends a form content type).
+  if (url.pathname.startsWith('/webhooks/')) return false;
+  if (url.pathname.startsWith('/api/') || ['/healthz', '/readyz', '/metrics'].includes(url.pathname)) {
     return isForm(request);
   }
   return true;

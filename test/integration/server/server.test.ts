@@ -211,6 +211,23 @@ describe('status server over HTTP with a real FileStore', function () {
         expect(pushes.events).to.deep.equal([]);
       });
     }
+
+    it('answers 404 with a JSON error saying how to configure webhooks when no secret is set, also to a form post', async () => {
+      const bare = await start({ sources: { gitPush: pushes } });
+      for (const contentType of ['application/json', 'application/x-www-form-urlencoded']) {
+        const res = await fetch(`${bare.url}/webhooks/github`, { method: 'POST', headers: { 'content-type': contentType, 'x-github-event': 'push' }, body: push });
+        expect(res.status).to.equal(404);
+        expect(res.headers.get('content-type')).to.match(/^application\/json/);
+        const { error } = await res.json() as { error: string };
+        expect(error).to.match(/^GitHub webhooks are not configured: /).and.include('--github-secret-file').and.include('githubSecretFile');
+      }
+      const unwatched = await start({ githubWebhookSecret: HOOK_SECRET });
+      const res = await fetch(`${unwatched.url}/webhooks/github`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: push });
+      expect(res.status).to.equal(404);
+      expect((await res.json() as { error: string }).error).to.include('no git watches');
+      await new Promise((r) => setImmediate(r));
+      expect(pushes.events).to.deep.equal([]);
+    });
   });
 
   describe('JSON API', () => {
