@@ -642,7 +642,10 @@ export class RolloutController {
         const image = splitImage(c.container, c.init, c.to);
         if (!digest && image && this.options.resolveDigest) digest = await this.options.resolveDigest(image.repository, image.tag).catch(() => undefined);
         if (!digest) continue;
-        entries.push({ workload: workloadKey(ref), container: c.container, from: c.from, image: c.to, digest, at, ...(approvalId ? { approval: approvalId } : {}) });
+        entries.push({
+          workload: workloadKey(ref), container: c.container, from: c.from, image: c.to, digest, at,
+          ...(c.fromDigest ? { fromDigest: c.fromDigest } : {}), ...(approvalId ? { approval: approvalId } : {}),
+        });
       }
       await this.traces.recordRollouts(entries);
     } catch (error) {

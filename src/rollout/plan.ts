@@ -133,7 +133,8 @@ export function decideContainer(input: DecideInput): ContainerDecision {
     if (applied?.digest === digest) return { kind: 'skip', reason: 'AlreadyApplied' };
     if (baseline.size === 0 && !applied) return { kind: 'adopt', digest };
     const to = pin ? `${image.name}:${chosen}@${digest}` : `${image.name}:${chosen}`;
-    return { kind: 'change', change: { container: image.container, init: image.init, from: image.image, to, digest } };
+    const fromDigest = baseline.size === 1 ? [...baseline][0] : applied?.digest;
+    return { kind: 'change', change: { container: image.container, init: image.init, from: image.image, to, digest, ...(fromDigest ? { fromDigest } : {}) } };
   }
 
   const digest = update.tag === chosen ? update.digest : input.digestOf?.(chosen);

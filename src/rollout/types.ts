@@ -104,6 +104,8 @@ export interface ContainerChange {
   readonly to: string;
   /** The digest rolled to, when known */
   readonly digest?: string;
+  /** The digest it ran before, when known: a same-tag change differs only in digests */
+  readonly fromDigest?: string;
 }
 
 /** What the controller did with one workload for one update. Constants, so tests and the API can match. */

@@ -222,8 +222,16 @@ function rolloutList(run: TracedRun, ctx: PageContext): SafeHtml {
   if (!run.image?.digest) return html`<span class="muted">nothing: the run pushed no image</span>`;
   if (run.trace.rollouts.length === 0) return html`<span class="muted">nothing yet</span>`;
   return html`<table class="small"><thead><tr><th>Workload</th><th>Container</th><th>From</th><th>To</th><th>At</th></tr></thead><tbody>
-${run.trace.rollouts.map((r) => html`<tr><td>${b(r.workload)}</td><td>${r.container}</td><td class="mono">${b(r.from)}</td><td class="mono">${b(r.image)}${r.approval && html` <span class="muted">approved ${r.approval}</span>`}</td><td>${timeCell(r.at, ctx.now)}</td></tr>`)}
+${run.trace.rollouts.map((r) => html`<tr><td>${b(r.workload)}</td><td>${r.container}</td>${rolloutSides(r)}<td>${timeCell(r.at, ctx.now)}</td></tr>`)}
 </tbody></table>`;
+}
+
+/** From and To of one rollout; the same tag on both sides differs only in digests, so those are shown. */
+function rolloutSides(r: TracedRun['trace']['rollouts'][number]): SafeHtml {
+  const approved = r.approval && html` <span class="muted">approved ${r.approval}</span>`;
+  if (r.from !== r.image) return html`<td class="mono">${b(r.from)}</td><td class="mono">${b(r.image)}${approved}</td>`;
+  const from = r.fromDigest ? html`<span title="${r.fromDigest}">${shortDigest(r.fromDigest)}</span>` : html`<span class="muted">digest unknown</span>`;
+  return html`<td class="mono">${from}</td><td class="mono"><span title="${r.digest}">${shortDigest(r.digest)}</span>${approved}<div class="muted small">same tag ${b(r.image)}</div></td>`;
 }
 
 function ciList(run: TracedRun, ctx: PageContext): SafeHtml {

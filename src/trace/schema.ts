@@ -4,6 +4,7 @@ const RolloutTrace = z.object({
   workload: z.string(),
   container: z.string(),
   from: z.string(),
+  fromDigest: z.string().optional(),
   image: z.string(),
   digest: z.string(),
   at: z.string(),

@@ -7,6 +7,8 @@ export interface RolloutTrace {
   readonly container: string;
   /** The image it ran before */
   readonly from: string;
+  /** The digest it ran before, when known (tells a same-tag rollout's two sides apart) */
+  readonly fromDigest?: string;
   /** The image it was patched to, as written into the spec */
   readonly image: string;
   readonly digest: string;

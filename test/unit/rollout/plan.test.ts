@@ -81,14 +81,14 @@ describe('rollout decisions', () => {
       want: { kind: 'skip', reason: 'UpToDate' },
     },
     {
-      name: 'force: pods run an older digest (pushed while keelson was down) rolls',
+      name: 'force: pods run an older digest (pushed while keelson was down) rolls, naming the digest it ran',
       input: input(`${REPO}:main`, 'force', { repository: REPO, tag: 'main', digest: D2 }, { running: new Set([D1]) }),
-      want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:main`, to: `${REPO}:main`, digest: D2 } },
+      want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:main`, to: `${REPO}:main`, digest: D2, fromDigest: D1 } },
     },
     {
       name: 'force: a pinned spec is the baseline and stays pinned',
       input: input(`${REPO}:main@${D1}`, 'force', { repository: REPO, tag: 'main', digest: D2 }),
-      want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:main@${D1}`, to: `${REPO}:main@${D2}`, digest: D2 } },
+      want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:main@${D1}`, to: `${REPO}:main@${D2}`, digest: D2, fromDigest: D1 } },
     },
     {
       name: 'force: already applied this digest (pods not caught up yet)',

@@ -122,6 +122,22 @@ describe('page values', () => {
     expect(renderRunPage(run(), { text: '', offset: 0 }, CTX)).to.include('nothing: the run pushed no image');
   });
 
+  it('shows the two digests of a rollout that kept its tag, instead of the same reference twice', () => {
+    const [from, to] = [`sha256:${'1a'.repeat(32)}`, `sha256:${'2b'.repeat(32)}`];
+    const rollout = { workload: 'default/deployment/web', container: 'app', from: 'reg/app:main', image: 'reg/app:main', digest: to, at: '2026-03-01T10:02:00.000Z' };
+    const page = (r: typeof rollout & { fromDigest?: string }) => {
+      const html = renderRunPage(run({ image: { ref: 'reg/app:main', digest: to, pushed: true } }, { rollouts: [r], ci: [] }), { text: '', offset: 0 }, CTX).replaceAll('<wbr>', '');
+      return html.slice(html.indexOf('id="rolled-out"'), html.indexOf('id="ci"'));
+    };
+    const known = page({ ...rollout, fromDigest: from });
+    expect(known).to.include(`<span title="${from}">sha256:1a1a1a1a1a1a…</span>`).and.include(`<span title="${to}">sha256:2b2b2b2b2b2b…</span>`);
+    expect(known.indexOf('sha256:1a1a')).to.be.below(known.indexOf('sha256:2b2b'));
+    expect(known.match(/reg\/app:main/g)).to.have.length(1);
+    expect(page(rollout)).to.include('digest unknown').and.include('sha256:2b2b2b2b2b2b…');
+    const retagged = page({ ...rollout, image: 'reg/app:1.1.0' });
+    expect(retagged).to.include('reg/app:main').and.include('reg/app:1.1.0').and.not.include('sha256:2b2b2b2b2b2b…');
+  });
+
   it('shows the kind of a run, so a deploy does not look like a build', () => {
     const deploy = run({ kind: 'deploy', commit: '', phase: 'succeeded', finishedAt: '2026-03-01T10:01:05.000Z' });
     const overview = renderOverview({ storeDescription: 'file:/x', runs: [deploy, run()], problems: [] }, CTX);
