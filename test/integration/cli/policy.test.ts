@@ -15,6 +15,7 @@ describe('keelson policy', function () {
     ['pre-releases need --match-pre-release=false', ['--policy', 'minor', '--current', '1.0.0', '--candidates', '1.0.1-rc.1'], ''],
     ['--match-pre-release=false as written', ['--policy', 'minor', '--current', '1.0.0', '--candidates', '1.0.1-rc.1', '--match-pre-release=false'], '1.0.1-rc.1\n'],
     ['bare --match-pre-release means true', ['--policy', 'minor', '--current', '1.0.0', '--candidates', '1.0.1-rc.1', '--match-pre-release'], ''],
+    ['force follows a tag that is not a version', ['--policy', 'force', '--current', 'main', '--candidates', 'main'], 'main\n'],
     ['regexp in Go syntax', ['--policy', 'regexp:^build-(?P<compare>\\d+)$', '--current', 'build-9', '--candidates', 'build-10,build-8'], 'build-10\n'],
   ];
   for (const [name, args, stdout] of cases) {
@@ -29,6 +30,7 @@ describe('keelson policy', function () {
   const failures: readonly [string, string[], RegExp][] = [
     ['an unknown policy', ['--policy', 'minr', '--current', '1.0.0', '--candidates', '1.1.0'], /^keelson: --policy: unknown policy "minr" \(expected all\|major\|minor\|patch\|force\|never, glob:PATTERN or regexp:EXPR\)\n$/],
     ['an invalid regexp', ['--policy', 'regexp:(?U)a+', '--current', 'a', '--candidates', 'aa'], /^keelson: --policy: invalid regexp "\(\?U\)a\+": .*\n$/],
+    ['a --current that is not a version under a semver policy', ['--policy', 'minor', '--current', 'notsemver', '--candidates', '1.1.0'], /^keelson: --current: "notsemver" is not a version \(the minor policy compares versions/],
     ['a bad --match-pre-release value', ['--policy', 'minor', '--current', '1.0.0', '--candidates', '1.1.0', '--match-pre-release=maybe'], /^keelson: .*expected true or false\n$/],
   ];
   for (const [name, args, stderr] of failures) {
