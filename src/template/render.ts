@@ -8,6 +8,7 @@ import { readTemplateFile } from './read.js';
 import { closestKey } from '../domain/index.js';
 import type { RenderOptions, RenderedTemplate, TemplateValues } from './types.js';
 import { parseRenderedDocuments } from './validate.js';
+import { VERSION_SOURCES } from './values.js';
 
 const DEFAULTS = {
   requireKubernetesObjects: true,
@@ -146,7 +147,9 @@ function registerHelpers(
     const fromRoot = prefix === '' && options.hash.base === options.data?.root;
     let hint: string | undefined;
     if (fromRoot && key.startsWith('Env.')) hint = `set the environment variable ${key.slice(4)} or pass --set ${key}=VALUE`;
-    else if (fromRoot) hint = `pass --set ${key}=VALUE or add it to a --values file`;
+    else if (fromRoot && key === 'duat.version') {
+      hint = `the HEAD commit of the git checkout gave none (looked at ${VERSION_SOURCES}); pass --set duat.version=VERSION (e.g. 1.0.0) or add it to a --values file`;
+    } else if (fromRoot) hint = `pass --set ${key}=VALUE or add it to a --values file`;
     // Recorded, not thrown: rendering goes on to find the template's other missing values.
     problems.push(new TemplateValueError(templateName, line ?? 1, key, nearKey, hint));
     return '';

@@ -28,6 +28,9 @@ export function templateValuesFor(context: RunContext): TemplateValues {
   };
 }
 
+/** Where versionOfCommit looks, in its order: for the message when none gives a version. */
+export const VERSION_SOURCES = '<repo-version> in README.md, a VERSION file, "version" in package.json, then git describe --tags';
+
 /**
  * The semver of `commit` in the repository at `repoDir`, read from the committed tree (never a
  * work tree, never the cwd): duat's `<repo-version>` in README.md, then a VERSION file, then

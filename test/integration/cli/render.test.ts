@@ -179,6 +179,22 @@ describe('keelson render', function () {
     await cleanupRepos();
   });
 
+  it('says where it looked for duat.version when the checkout has no version, and that --set gives one', async () => {
+    const repo = await makeRepo();
+    await commitFile(repo, 'README.md', '# no version here\n');
+    const tmpl = 'v: {{ .duat.version }}\n';
+    const missing = await runKeelson(['render', '-'], { stdin: tmpl, cwd: repo });
+    expect(missing.status).to.equal(2);
+    expect(missing.stdout).to.equal('');
+    expect(missing.stderr.trim().split('\n')).to.have.length(1);
+    expect(missing.stderr).to.include('<stdin>:1: no value for "duat.version"')
+      .and.include('<repo-version> in README.md').and.include('a VERSION file').and.include('"version" in package.json').and.include('git describe --tags')
+      .and.include('--set duat.version=');
+    const set = await runKeelson(['render', '-', '--set', 'duat.version=1.0.0'], { stdin: tmpl, cwd: repo });
+    expect(set.stdout).to.equal('v: 1.0.0\n');
+    await cleanupRepos();
+  });
+
   it('-o FILE is readable by its owner only when the output holds a Secret', async () => {
     const secretOut = join(dir, 'secret.yaml');
     const configOut = join(dir, 'config.yaml');
