@@ -1,6 +1,10 @@
 # keelson: multi-stage, non-root, production dependencies only.
 # Build: buildah build -t keelson . (or docker build); run: see manifests/.
-FROM docker.io/library/node:22-bookworm-slim AS build
+# BASE: any Debian-based image with node (>= 20.19) and npm; one that already has git (and
+# ca-certificates, openssh-client) needs no apt repository at build time, e.g. one made offline
+# from Debian packages (test/cluster/ensure-images.sh): --build-arg BASE=registry.local/node:20
+ARG BASE=docker.io/library/node:22-bookworm-slim
+FROM ${BASE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -8,11 +12,11 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
-FROM docker.io/library/node:22-bookworm-slim
+FROM ${BASE}
 # git: the watcher polls with ls-remote and materialises commits with archive.
-RUN apt-get update \
+RUN command -v git >/dev/null && command -v ssh >/dev/null || { apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates openssh-client \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/*; }
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist

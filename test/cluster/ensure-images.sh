@@ -11,6 +11,8 @@
 #   library/busybox:1.36   docker.io/library/busybox (keelson's copy pod), from Debian busybox-static
 #   buildah/stable:v1.38   quay.io/buildah/stable (the stock buildah builder Job), a Debian root
 #                          filesystem made by mmdebstrap with buildah, ca-certificates and runc
+#   keelson-test/node:20   the BASE of keelson's own Dockerfile: a Debian root filesystem with git,
+#                          ca-certificates, openssh-client, and this machine's node and npm
 #
 # Sets `deps` and `ci`, for tests whose pods use real dependencies
 # (test/integration/deps/real-node-ci.test.ts):
@@ -159,6 +161,18 @@ tar -C "$work/buildah-etc" -rf "$work/buildah.tar" ./etc/containers/registries.c
 image buildah/stable:v1.38 "$work/buildah.tar" \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env BUILDAH_ISOLATION=chroot \
   --cmd '["buildah", "--help"]'
+
+# node: the machine's Node runtime (glibc; runs on Debian 12) and its npm, in a Debian root fs.
+debian_rootfs "$work/node-git.tar" ca-certificates,git,openssh-client,libstdc++6
+node_bin=$(readlink -f "$(command -v node)")
+npm_dir=$(cd "$(dirname "$(readlink -f "$(command -v npm)")")/.." && pwd)
+mkdir -p "$work/node-git/usr/local/bin" "$work/node-git/usr/local/lib/node_modules"
+cp "$node_bin" "$work/node-git/usr/local/bin/node"
+cp -a "$npm_dir" "$work/node-git/usr/local/lib/node_modules/npm"
+ln -s ../lib/node_modules/npm/bin/npm-cli.js "$work/node-git/usr/local/bin/npm"
+tar -C "$work/node-git" -rf "$work/node-git.tar" ./usr/local
+image keelson-test/node:20 "$work/node-git.tar" \
+  --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["node"]'
 }
 
 DEPS_S3RVER=3.7.1
