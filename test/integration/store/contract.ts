@@ -203,9 +203,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const tail = await store.readLog(run.id, Buffer.byteLength('step 1: ok\n'));
         expect(tail.text).to.equal('héllo ✓ 😀\n');
         expect(tail.offset).to.equal(all.offset);
-        await store.appendLog(run.id, 'ünïcode end');
+        // A line end: the end of a log that could begin a registered secret (other tests in this
+        // process register some) is held back until more text shows whether it is one.
+        await store.appendLog(run.id, 'ünïcode end\n');
         expect(await store.readLog(run.id, all.offset)).to.deep.equal({
-          text: 'ünïcode end', offset: all.offset + Buffer.byteLength('ünïcode end'),
+          text: 'ünïcode end\n', offset: all.offset + Buffer.byteLength('ünïcode end\n'),
         });
         expect(await store.readLog(run.id, 10_000)).to.deep.equal({ text: '', offset: 10_000 });
       });
