@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Duration, DurationText } from '../domain/index.js';
 
-/** An image build declared by a pipeline (issue 3). Tags may use {{branch}} and {{shortCommit}}. */
+/** An image build declared by a pipeline. Tags may use {{branch}} and {{shortCommit}}. */
 export const BuildSpec = z.strictObject({
   /** Build context, relative to the repository root. @default '.' */
   context: z.string().min(1).default('.'),
@@ -19,7 +19,7 @@ export const BuildSpec = z.strictObject({
 });
 export type BuildSpec = z.infer<typeof BuildSpec>;
 
-/** Runs the freshly pushed image when the registry watcher sees it (local loop, issue 3). */
+/** Runs the freshly pushed image when the registry watcher sees it (the local loop). */
 export const DeploySpec = z.strictObject({
   command: z.array(z.string().min(1)).min(1),
   /** @default the build's image */
@@ -28,7 +28,7 @@ export const DeploySpec = z.strictObject({
 });
 export type DeploySpec = z.infer<typeof DeploySpec>;
 
-/** Settings for the Kubernetes executor (issue 4). */
+/** Settings for the Kubernetes executor. */
 export const KubernetesSpec = z.strictObject({
   /** @default 'kaniko' */
   builder: z.enum(['kaniko', 'makisu', 'buildah']).default('kaniko'),

@@ -1,5 +1,5 @@
 /**
- * The local loop's deploy step (issue 3): run the freshly pushed image with the pipeline's
+ * The local loop's deploy step: run the freshly pushed image with the pipeline's
  * `deploy.command` and record that as a run.
  */
 export { LocalDeployLoop, DeployReason, deployTags, type LocalDeployLoopOptions, type DeployPollResult } from './loop.js';

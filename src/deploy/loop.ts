@@ -93,7 +93,7 @@ export function deployTags(pipeline: PipelineSpec, branch: string): string[] {
 }
 
 /**
- * The local loop's last step (issue 3): follows the digest of the built image's tags in the
+ * The local loop's last step: follows the digest of the built image's tags in the
  * registry and, for each new digest, runs the image with `deploy.command` (buildah `from` +
  * `run` + `rm`, or podman/docker `run --rm`) and records that as a `deploy` run with its log.
  *

@@ -8,7 +8,7 @@ import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
 
 const TOKEN = 'ghp_cliStatusToken000000001';
 
-/** Issue 6: a watched commit gets pending, then success/failure, with a link to its run. */
+/** A watched commit gets pending, then success/failure, with a link to its run. */
 describe('keelson watch posts commit statuses', function () {
   this.timeout(120_000);
   let server: ContractServer;

@@ -9,7 +9,7 @@ import { baseImageDir, buildahInvocation } from '../../support/images.js';
 import { startRegistry, type RunningRegistry } from '../../support/registry.js';
 
 /**
- * Issue 3, "the local loop closes", through the command line on a laptop with no cluster:
+ * The local loop closes, through the command line on a laptop with no cluster:
  * commit → build → push → new digest seen → the image's own test command, each a run.
  */
 describe('keelson watch --once closes the local loop', function () {

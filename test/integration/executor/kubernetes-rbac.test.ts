@@ -1,5 +1,5 @@
 /**
- * Issue 4 part 3: manifests/rbac.yaml is enough for the Kubernetes executor and not more. The
+ * manifests/rbac.yaml is enough for the Kubernetes executor and not more. The
  * manifests are applied to the test cluster, a token is minted for keelson's ServiceAccount
  * (TokenRequest API) and the executor runs end to end as that identity; then the API server is
  * asked what else the identity may do.

@@ -13,7 +13,7 @@ async function lines(file: string): Promise<string[]> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 }
 
-/** Issue 6, high availability: two real daemons share Redis; kill -9 of the leader mid-run. */
+/** High availability: two real daemons share Redis; kill -9 of the leader mid-run. */
 describe('two daemon replicas with leader election', function () {
   this.timeout(240_000);
   let redis: RunningRedis | undefined;

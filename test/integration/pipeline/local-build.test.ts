@@ -10,7 +10,7 @@ import { cleanupRepos, git, makeRepo } from '../../support/git.js';
 import { baseImageDir, buildahInvocation } from '../../support/images.js';
 import { startRegistry, type RunningRegistry } from '../../support/registry.js';
 
-/** Issue 3, "done means": `keelson run PATH --registry HOST:PORT --image NAME` end to end. */
+/** `keelson run PATH --registry HOST:PORT --image NAME` end to end. */
 describe('keelson run builds a checkout with buildah and pushes it', function () {
   this.timeout(300_000);
   let registry: RunningRegistry | undefined;
