@@ -429,8 +429,9 @@ export class RegistryClient {
         }, signal, { ...(exchange.body ? { body: exchange.body } : {}), ...(exchange.stream ? { stream: true } : {}) });
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        if (url.protocol === 'https:' && !this.schemes.has(context.registry) && this.insecure(context.registry)) {
-          // As docker does for insecure and loopback registries: HTTPS failed, so plain HTTP.
+        if (url.protocol === 'https:' && this.schemes.get(context.registry) !== 'https:' && this.insecure(context.registry)) {
+          // As docker does for insecure and loopback registries: HTTPS failed, so plain HTTP. A
+          // request sent in parallel may have learned the scheme while this one was probing.
           log.debug({ err: describeNetworkError(error) }, 'no HTTPS on an insecure registry, trying plain HTTP');
           url.protocol = 'http:';
           continue;

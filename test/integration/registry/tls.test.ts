@@ -61,6 +61,24 @@ describe('RegistryClient on loopback: HTTPS first, plain HTTP only when that fai
     });
   }
 
+  // Enough requests that some are still paced behind the first when it learns the scheme.
+  it('falls back for every first request sent in parallel to a plain registry, also when another learned the scheme meanwhile', async () => {
+    const { client: c, close } = client();
+    const host = plain!.host;
+    try {
+      const answers = await Promise.all(Array.from({ length: 120 }, (_, i) => (i % 2 === 0
+        ? c.listTags(`${host}/team/app`)
+        : c.manifestDigest(`${host}/team/app`, '1.0.0'))));
+      for (const [i, answer] of answers.entries()) {
+        if (i % 2 === 0) expect(answer).to.deep.equal(['1.0.0']);
+        else expect(answer).to.match(/^sha256:/);
+      }
+      expect(c.schemeOf(host)).to.equal('http:');
+    } finally {
+      await close();
+    }
+  });
+
   it('checks certificates and never falls back for a host that is neither loopback nor marked insecure', async () => {
     // A name that is not loopback and not in the insecure list: HTTPS or nothing (it resolves nowhere).
     const secureOnly: CredentialLookup = { credentialsFor: () => undefined, isInsecure: () => false, dockerAuths: () => new Map() };
