@@ -13,12 +13,7 @@ describe('keelson.yaml', () => {
 
   it('names the file, line and field of every bad key at once', () => {
     const text = 'steps:\n  - make\ntimeout: soon\nbuild:\n  image: Team/App\nstepz: []\n';
-    let error: unknown;
-    try {
-      parseYamlWith(KeelsonFile, text, 'keelson.yaml');
-    } catch (e) {
-      error = e;
-    }
+    const error = parseError(text);
     expect(error).to.be.instanceOf(InputError);
     const message = (error as InputError).message;
     expect(message).to.match(/^keelson\.yaml: /);
@@ -32,12 +27,7 @@ describe('keelson.yaml', () => {
 
   it('checks schedules where they are written: the file, line and key, never the --schedule flag', () => {
     const text = 'steps: [make]\nschedule: sometimes\nwatches:\n  - { repo: ../app, schedule: "@every 0s" }\n  - { repo: ../lib, schedule: "*/5 * * * *" }\n';
-    let error: unknown;
-    try {
-      parseYamlWith(KeelsonFile, text, 'keelson.yaml');
-    } catch (e) {
-      error = e;
-    }
+    const error = parseError(text);
     expect(error).to.be.instanceOf(InputError);
     const message = (error as InputError).message;
     expect(message).to.not.contain('--schedule');
@@ -129,3 +119,13 @@ describe('keelson.yaml', () => {
     expect(() => parseYamlWith(KeelsonFile, 'passEnv: ["A-B"]\n', 'k.yaml')).to.throw(InputError, /passEnv\.0/);
   });
 });
+
+/** The error parsing `text` as keelson.yaml throws (undefined when it parses). */
+function parseError(text: string): unknown {
+  try {
+    parseYamlWith(KeelsonFile, text, 'keelson.yaml');
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
