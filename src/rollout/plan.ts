@@ -17,12 +17,14 @@ export interface ContainerImage {
   /** `latest` when the spec has none, as docker does */
   readonly tag: string;
   readonly digest?: string;
+  /** `imagePullPolicy` as the spec says it (the API server fills in its default on every object it returns) */
+  readonly pullPolicy?: string;
 }
 
 /** Keel's default tag when an image names none. */
 const DEFAULT_TAG = 'latest';
 
-export function splitImage(container: string, init: boolean, image: string): ContainerImage | undefined {
+export function splitImage(container: string, init: boolean, image: string, pullPolicy?: string): ContainerImage | undefined {
   let ref;
   try {
     ref = parseImageReference(image);
@@ -39,7 +41,18 @@ export function splitImage(container: string, init: boolean, image: string): Con
     repository: `${ref.registry}/${ref.repository}`,
     tag: ref.tag ?? DEFAULT_TAG,
     ...(ref.digest ? { digest: ref.digest } : {}),
+    ...(pullPolicy ? { pullPolicy } : {}),
   };
+}
+
+/**
+ * Whether a restarted pod fetches the tag again. Only `Always` does; with `IfNotPresent` (what
+ * Kubernetes gives every tag but `latest` when the spec says nothing) the node starts the copy it
+ * already has, so a rollout that only restarts pods would keep running the old digest.
+ */
+export function pullsTagOnRestart(image: ContainerImage): boolean {
+  const policy = image.pullPolicy ?? (image.tag === DEFAULT_TAG && image.digest === undefined ? 'Always' : 'IfNotPresent');
+  return policy === 'Always';
 }
 
 /** The containers the settings say to watch (monitorContainers, initContainers), with their images. */
@@ -48,7 +61,7 @@ export function watchedImages(kind: WorkloadKind, workload: KubeWorkload, settin
   for (const init of settings.initContainers ? [false, true] : [false]) {
     for (const c of containersOf(kind, workload, init)) {
       if (!c.image || (settings.monitorContainers && !settings.monitorContainers.test(c.name))) continue;
-      const split = splitImage(c.name, init, c.image);
+      const split = splitImage(c.name, init, c.image, c.imagePullPolicy);
       if (split) out.push(split);
     }
   }
@@ -110,7 +123,9 @@ export function chooseTag(input: Pick<DecideInput, 'image' | 'settings' | 'updat
  * Decides one container. Two shapes of update, as Keel:
  * - a new tag chosen by the policy: roll to `name:tag` (`name:tag@digest` when pinning);
  * - the same tag (force): follow its digest, compared with what the pods run, so a restart of
- *   keelson rolls nothing and a push made while it was down rolls once.
+ *   keelson rolls nothing and a push made while it was down rolls once. Rolled as `name:tag@digest`
+ *   unless the container pulls its tag on every start: otherwise the new pods would start the
+ *   old copy the node already has.
  * The store record of what was last applied stops an update from being applied twice.
  */
 export function decideContainer(input: DecideInput): ContainerDecision {
@@ -132,7 +147,7 @@ export function decideContainer(input: DecideInput): ContainerDecision {
     if (baseline.size > 0 && [...baseline].every((d) => d === digest)) return { kind: 'skip', reason: 'UpToDate' };
     if (applied?.digest === digest) return { kind: 'skip', reason: 'AlreadyApplied' };
     if (baseline.size === 0 && !applied) return { kind: 'adopt', digest };
-    const to = pin ? `${image.name}:${chosen}@${digest}` : `${image.name}:${chosen}`;
+    const to = pin || !pullsTagOnRestart(image) ? `${image.name}:${chosen}@${digest}` : `${image.name}:${chosen}`;
     const fromDigest = baseline.size === 1 ? [...baseline][0] : applied?.digest;
     return { kind: 'change', change: { container: image.container, init: image.init, from: image.image, to, digest, ...(fromDigest ? { fromDigest } : {}) } };
   }

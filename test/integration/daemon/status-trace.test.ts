@@ -44,7 +44,7 @@ describe('keelson daemon: the trace and the status page, filled from real work',
     expect(traced.commit).to.equal(rolled.commit);
     expect(traced.image?.digest).to.match(/^sha256:[0-9a-f]{64}$/);
     const [rollout] = traced.trace.rollouts;
-    expect(rollout).to.include({ workload: `${namespace}/deployment/web`, container: 'app', digest: traced.image!.digest, image: `${scene.repository}:main` });
+    expect(rollout).to.include({ workload: `${namespace}/deployment/web`, container: 'app', digest: traced.image!.digest, image: `${scene.repository}:main@${traced.image!.digest}` });
     expect(Date.parse(rollout!.at)).to.be.at.least(Date.parse(rolled.finishedAt!));
     // gated waits for its approval and frozen refused the patch: not rolled, so not in the trace.
     expect(traced.trace.rollouts.map((r) => r.workload)).to.deep.equal([`${namespace}/deployment/web`]);
@@ -72,19 +72,19 @@ describe('keelson daemon: the trace and the status page, filled from real work',
     const web = byKey.get('web')!;
     expect(web).to.include({ policy: 'force', pollSchedule: '@every 1s', approvals: 0 });
     expect(web.images).to.have.length(1);
-    expect(web.images![0]).to.include({ container: 'app', current: `${scene.repository}:main` });
-    expect(web.images![0]!.rolledOut).to.include({ image: `${scene.repository}:main`, digest: scene.rolled.image!.digest });
+    expect(web.images![0]).to.include({ container: 'app', current: `${scene.repository}:main@${scene.rolled.image!.digest}` });
+    expect(web.images![0]!.rolledOut).to.include({ image: `${scene.repository}:main@${scene.rolled.image!.digest}`, digest: scene.rolled.image!.digest });
     expect(web.lastDecision?.outcome).to.be.a('string');
     const gated = byKey.get('gated')!;
     expect(gated).to.include({ policy: 'force', approvals: 1 });
-    expect(gated.images![0]).to.include({ candidate: `${scene.repository}:main`, candidateReason: 'AwaitingApproval' });
+    expect(gated.images![0]).to.include({ candidate: `${scene.repository}:main@${scene.rolled.image!.digest}`, candidateReason: 'AwaitingApproval' });
     expect(gated.lastDecision?.outcome).to.equal('AwaitingApproval');
     expect(byKey.get('orphan')).to.include({ policy: 'minor' });
     // The API server refused frozen's patch: the image it was not rolled to is its candidate.
     const frozen = byKey.get('frozen')!;
     expect(frozen.lastDecision?.outcome).to.equal('Failed');
     expect(frozen.lastDecision?.message).to.include('frozen');
-    expect(frozen.images![0]).to.include({ candidate: `${scene.repository}:main`, candidateReason: 'Failed' });
+    expect(frozen.images![0]).to.include({ candidate: `${scene.repository}:main@${scene.rolled.image!.digest}`, candidateReason: 'Failed' });
     expect(frozen.images![0]!.rolledOut).to.equal(undefined);
   });
 

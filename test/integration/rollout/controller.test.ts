@@ -115,6 +115,23 @@ describe('RolloutController on a real API server', function () {
     expect(await updateEvents('pinned')).to.equal(1);
   });
 
+  it('rolls a re-pushed tag as tag@digest unless the container pulls its tag on every start', async () => {
+    const REPO = `${REG}/repushed`;
+    const pulling = deployment('pulling', `${REPO}:main`, { 'keel.sh/policy': 'force' });
+    pulling.spec!.template.spec!.containers[0]!.imagePullPolicy = 'Always';
+    await apps.createNamespacedDeployment({ namespace: NS, body: pulling });
+    // No pull policy: the API server makes it IfNotPresent, so a restart alone would keep the node's copy.
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('cached', `${REPO}:main`, { 'keel.sh/policy': 'force' }) });
+    await followed(controller!, 'pulling');
+    await followed(controller!, 'cached');
+    // kwok's pods report no digest: the first one seen is the baseline.
+    await controller!.applyUpdate({ repository: REPO, tag: 'main', digest: D1 });
+    const rolled = await controller!.applyUpdate({ repository: REPO, tag: 'main', digest: D2 });
+    expect(rolled.filter((r) => r.outcome === RolloutOutcome.Applied).map((r) => r.workload.name).sort()).to.deep.equal(['cached', 'pulling']);
+    expect(await imageOf('pulling')).to.equal(`${REPO}:main`);
+    expect(await imageOf('cached')).to.equal(`${REPO}:main@${D2}`);
+  });
+
   it('does not roll a held workload until the hold is released, then rolls it once', async () => {
     const REPO = `${REG}/held`;
     const hold = JSON.stringify({ 'run-1': new Date(Date.now() + 3_600_000).toISOString() });

@@ -82,8 +82,23 @@ describe('rollout decisions', () => {
     },
     {
       name: 'force: pods run an older digest (pushed while keelson was down) rolls, naming the digest it ran',
-      input: input(`${REPO}:main`, 'force', { repository: REPO, tag: 'main', digest: D2 }, { running: new Set([D1]) }),
+      input: input(`${REPO}:main`, 'force', { repository: REPO, tag: 'main', digest: D2 }, { running: new Set([D1]), image: splitImage('app', false, `${REPO}:main`, 'Always')! }),
       want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:main`, to: `${REPO}:main`, digest: D2, fromDigest: D1 } },
+    },
+    {
+      name: 'force: a container that keeps its node copy (IfNotPresent) is rolled to tag@digest, or its pods restart on the old image',
+      input: input(`${REPO}:main`, 'force', { repository: REPO, tag: 'main', digest: D2 }, { running: new Set([D1]), image: splitImage('app', false, `${REPO}:main`, 'IfNotPresent')! }),
+      want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:main`, to: `${REPO}:main@${D2}`, digest: D2, fromDigest: D1 } },
+    },
+    {
+      name: 'force: no pull policy in the spec is IfNotPresent for a named tag, as Kubernetes defaults it',
+      input: input(`${REPO}:main`, 'force', { repository: REPO, tag: 'main', digest: D2 }, { running: new Set([D1]) }),
+      want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:main`, to: `${REPO}:main@${D2}`, digest: D2, fromDigest: D1 } },
+    },
+    {
+      name: 'force: no pull policy in the spec is Always for latest, so the tag stays as written',
+      input: input(`${REPO}:latest`, 'force', { repository: REPO, tag: 'latest', digest: D2 }, { running: new Set([D1]) }),
+      want: { kind: 'change', change: { container: 'app', init: false, from: `${REPO}:latest`, to: `${REPO}:latest`, digest: D2, fromDigest: D1 } },
     },
     {
       name: 'force: a pinned spec is the baseline and stays pinned',
