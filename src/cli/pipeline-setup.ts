@@ -167,6 +167,7 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     ...(pipeline ? { pipeline } : {}),
     ...(registry ? { registry } : {}),
     allowBuilder: builderAllowances(file),
+    ...(file ? { operatorKubernetes: file.kubernetes } : {}),
     workspaceDir: path.join(workRoot, 'workspaces'),
     keepWorkspaces: flags.debug === true,
     workers,

@@ -96,15 +96,23 @@ export const RepositoryPipeline = PipelineSpec.extend({
   deploy: z.unknown().refine(() => false, {
     error: "is operator-only (it runs the built image on the operator's machine): declare it in the operator's --config, not in the repository",
   }).optional(),
-  // The copy pod receives the source and the builder pod mounts the registry credentials: which
-  // images run there is the operator's choice.
-  kubernetes: KubernetesSpec.extend({
-    copyImage: operatorImage('the copy pod receives the source tree'),
-    builderImage: operatorImage("the builder pod mounts the operator's registry credentials"),
-  }).default(KubernetesSpec.parse({})),
+  // Which builder and which Job template (read from the tree, checked against allowBuilder) are the
+  // repository's choice; everything else runs on, stores in, or limits the operator's cluster.
+  kubernetes: z.strictObject({
+    builder: KubernetesSpec.shape.builder.optional(),
+    template: KubernetesSpec.shape.template,
+    copyImage: operatorOnly('the copy pod receives the source tree'),
+    builderImage: operatorOnly("the builder pod mounts the operator's registry credentials"),
+    maxSourceBytes: operatorOnly("it is the operator's limit on what a commit may copy into the cluster"),
+    sourceSize: operatorOnly("it is the volume the operator's cluster provides for each run"),
+    storageClass: operatorOnly("it chooses the operator's storage"),
+    keepFailed: operatorOnly("it keeps run namespaces, and the registry credentials in them, in the operator's cluster"),
+    debug: operatorOnly("it keeps every run namespace, and the registry credentials in it, in the operator's cluster"),
+    redisCacheAddr: operatorOnly("it is where the builder, with the operator's credentials, sends layers"),
+  }).optional(),
 });
 
-function operatorImage(why: string) {
+function operatorOnly(why: string) {
   return z.unknown().refine(() => false, {
     error: `is operator-only (${why}): set it in the operator's --config, not in the repository`,
   }).optional();
@@ -117,15 +125,26 @@ export const OPERATOR_ONLY_KEYS: ReadonlySet<string> = new Set(
 /**
  * The pipeline a repository carries in its own committed tree (`keelson.yaml`). Only the
  * pipeline keys are allowed there: where to run, which secrets and which of keelson's
- * environment to pass, are the operator's choice, not the repository's. Errors name keys and
- * lines, never the values found, so that whatever the file holds is not echoed into run records.
+ * environment to pass, are the operator's choice, not the repository's. Of `kubernetes:` it may
+ * choose the builder and its template; the rest is the operator's (`operatorKubernetes`, from the
+ * --config file). Errors name keys and lines, never the values found, so that whatever the file
+ * holds is not echoed into run records.
  */
-export function parseRepositoryPipeline(text: string, file: string): PipelineSpec {
-  const { deploy: _refused, kubernetes: { copyImage: _copy, builderImage: _builder, ...kubernetes }, ...pipeline } = parseYamlWith(RepositoryPipeline, text, file, {
+export function parseRepositoryPipeline(text: string, file: string, operatorKubernetes: KubernetesSpec = KubernetesSpec.parse({})): PipelineSpec {
+  const { deploy: _refused, kubernetes: chosen, ...pipeline } = parseYamlWith(RepositoryPipeline, text, file, {
     quoteValues: false,
     unknownKey: (key, path) => path.length === 0 && OPERATOR_ONLY_KEYS.has(key)
       ? `"${key}" is an operator setting: it is allowed only in the operator's --config file, not in a repository's keelson.yaml`
       : undefined,
   });
-  return { ...pipeline, kubernetes };
+  // The operator's template belongs to the operator's own pipeline; a repository brings its own or the stock one.
+  const { template: _operatorTemplate, ...operator } = operatorKubernetes;
+  return {
+    ...pipeline,
+    kubernetes: {
+      ...operator,
+      ...(chosen?.builder ? { builder: chosen.builder } : {}),
+      ...(chosen?.template ? { template: chosen.template } : {}),
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { lstatSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseRepositoryPipeline, type BuilderPrivilege, type PipelineSpec } from '../config/index.js';
+import { parseRepositoryPipeline, type BuilderPrivilege, type KubernetesSpec, type PipelineSpec } from '../config/index.js';
 import { isSuperseded, newRunId, Slots, type RunId } from '../domain/index.js';
 import { isKeelsonError, messageOf } from '../errors.js';
 import type { ExecutionResult, Executor } from '../executor/index.js';
@@ -27,6 +27,8 @@ export interface PipelineRunnerOptions {
   readonly pipeline?: PipelineSpec;
   /** Registry host[:port] that builds push to. */
   readonly registry?: string;
+  /** The operator's `kubernetes:` settings (limits, storage, retention), which a repository's own pipeline runs with. @default the defaults */
+  readonly operatorKubernetes?: KubernetesSpec;
   /** What a repository's own pipeline may ask of its builder Job, per watch key (the operator's `allowBuilder`). @default nothing */
   readonly allowBuilder?: (watchKey: string) => readonly BuilderPrivilege[];
   /** Parent of the per-run workspaces. */
@@ -287,7 +289,7 @@ export class PipelineRunner {
       if (error instanceof TreePathError && !isPresent(path.join(workspace, REPOSITORY_PIPELINE_FILE))) throw new Error(`no pipeline: pass --step "CMD" or --config FILE, or commit a ${REPOSITORY_PIPELINE_FILE} with steps:`);
       throw error;
     }
-    return parseRepositoryPipeline(text, REPOSITORY_PIPELINE_FILE);
+    return parseRepositoryPipeline(text, REPOSITORY_PIPELINE_FILE, this.options.operatorKubernetes);
   }
 }
 

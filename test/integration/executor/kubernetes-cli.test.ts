@@ -45,6 +45,34 @@ describe('keelson watch --executor kubernetes against a kwok cluster', function 
     expect(namespaces.items.every((ns) => ns.status?.phase === 'Terminating')).to.equal(true);
   });
 
+  it("runs a repository's own pipeline under the operator's kubernetes limits, which the repository cannot lift", async () => {
+    const repo = await makeRepo();
+    await commitFile(repo, 'big.bin', 'x'.repeat(64 * 1024));
+    await commitFile(repo, 'Dockerfile', 'FROM scratch\nCOPY big.bin /\n');
+    await commitFile(repo, 'keelson.yaml', 'build:\n  image: team/app\nkubernetes:\n  builder: buildah\n');
+    const work = await tempDir('keelson-k8s-cli-');
+    const stateDir = join(work, 'state');
+    // No steps and no build: each run uses the repository's keelson.yaml, with these limits.
+    const config = join(work, 'keelson.yaml');
+    await writeFile(config, 'kubernetes:\n  maxSourceBytes: 16384\n  keepFailed: 0s\n');
+    const watch = (): Promise<{ status: number | null; stdout: string; stderr: string }> => runKeelson([
+      'watch', `${repo}^main`, '--executor', 'kubernetes', '--kubeconfig', cluster.kubeconfigPath,
+      '--once', '--state-dir', stateDir, '--config', config, '--registry', '127.0.0.1:5000',
+    ]);
+    await watch();
+    const runs = async () => JSON.parse((await runKeelson(['runs', '--json', '--state-dir', stateDir])).stdout) as Array<{ phase: string; message?: string; commit: string }>;
+    const [limited] = await runs();
+    expect(limited).to.include({ phase: 'failed' });
+    expect(limited!.message).to.contain('larger than the limit of 16384 bytes (kubernetes.maxSourceBytes)');
+
+    // Raising the limit from the commit is refused, naming the key, and nothing is copied.
+    const raised = await commitFile(repo, 'keelson.yaml', 'build:\n  image: team/app\nkubernetes:\n  maxSourceBytes: 999999999\n');
+    await watch();
+    const refused = (await runs()).find((r) => r.commit === raised);
+    expect(refused).to.include({ phase: 'failed' });
+    expect(refused!.message).to.match(/line 4: kubernetes\.maxSourceBytes: is operator-only/);
+  });
+
   it('exits 2 naming a --template file that does not exist, before anything runs', async () => {
     const repo = await makeRepo();
     await commitFile(repo, 'Dockerfile', 'FROM scratch\n');

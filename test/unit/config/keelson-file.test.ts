@@ -78,6 +78,35 @@ describe('keelson.yaml', () => {
     expect(parseRepositoryPipeline('kubernetes:\n  builder: buildah\n', 'keelson.yaml').kubernetes).to.not.have.any.keys('copyImage', 'builderImage');
   });
 
+  it("keeps the operator's cluster limits and retention: a repository may choose only its builder and template", () => {
+    const text = [
+      'build: { image: team/app }',
+      'kubernetes:',
+      '  builder: buildah',
+      '  template: ci/job.yaml',
+      '  debug: true',
+      '  keepFailed: 87600h',
+      '  maxSourceBytes: 99999999999',
+      '  sourceSize: 1Ti',
+      '  storageClass: fast',
+      '  redisCacheAddr: cache.example:6379',
+      '',
+    ].join('\n');
+    const message = (repositoryParseError(text) as Error).message;
+    for (const [line, key] of [[5, 'debug'], [6, 'keepFailed'], [7, 'maxSourceBytes'], [8, 'sourceSize'], [9, 'storageClass'], [10, 'redisCacheAddr']] as const) {
+      expect(message).to.match(new RegExp(`line ${line}: kubernetes\\.${key}: is operator-only .*--config`));
+    }
+    expect(message).not.to.contain('87600h').and.not.to.contain('cache.example');
+
+    const operator = parseYamlWith(KeelsonFile, 'kubernetes:\n  maxSourceBytes: 1000\n  keepFailed: 1h\n  sourceSize: 2Gi\n  template: /etc/keelson/job.yaml\n', 'ops.yaml').kubernetes;
+    const chosen = parseRepositoryPipeline('build: { image: team/app }\nkubernetes:\n  builder: buildah\n  template: ci/job.yaml\n', 'keelson.yaml', operator).kubernetes;
+    expect(chosen).to.include({ builder: 'buildah', template: 'ci/job.yaml', maxSourceBytes: 1000, sourceSize: '2Gi', debug: false });
+    expect(chosen.keepFailed.milliseconds).to.equal(3_600_000);
+    // Without a template of its own, the repository gets the stock one, not the operator's file.
+    expect(parseRepositoryPipeline('steps: [make]\n', 'keelson.yaml', operator).kubernetes).to.not.have.property('template');
+    expect(parseRepositoryPipeline('steps: [make]\n', 'keelson.yaml', operator).kubernetes).to.include({ builder: 'kaniko', maxSourceBytes: 1000 });
+  });
+
   it('names operator-only keys in a repository keelson.yaml as such, with their lines', () => {
     const text = 'steps: [make]\npassEnv: [GITHUB_TOKEN]\nregistryConfig: /etc/keelson/registry.yaml\nstepz: []\n';
     let message = '';
@@ -124,6 +153,16 @@ describe('keelson.yaml', () => {
 function parseError(text: string): unknown {
   try {
     parseYamlWith(KeelsonFile, text, 'keelson.yaml');
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+/** The error parsing `text` as a repository's own keelson.yaml throws (undefined when it parses). */
+function repositoryParseError(text: string): unknown {
+  try {
+    parseRepositoryPipeline(text, 'keelson.yaml');
     return undefined;
   } catch (error) {
     return error;
