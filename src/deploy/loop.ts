@@ -7,7 +7,7 @@ import { parsePolicy } from '../policy/index.js';
 import { isLoopbackHost } from '../registry/index.js';
 import { immediateJitter, parseSchedule, RegistryWatcher, type RegistryReader, type Schedule } from '../registry-watch/index.js';
 import { RunReason, type RunPhase, type RunRecord, type Store } from '../store/index.js';
-import { runImage } from './run-image.js';
+import { removeWorkingContainer, runImage } from './run-image.js';
 import { BuiltImage, DeployedMark } from './schema.js';
 import type { DeployTool, RunImageResult } from './types.js';
 
@@ -177,6 +177,20 @@ export class LocalDeployLoop {
     this.watcher.subscribe(async (change) => {
       if (change.newDigest) await this.enqueue({ repository: change.repository, tag: change.newTag, digest: change.newDigest, cause: 'changed' });
     });
+  }
+
+  /**
+   * Removes what a deploy run interrupted by a dead keelson left in the container tool (its
+   * processes were ended with the run's process groups; the working container stays otherwise,
+   * and with buildah it keeps its whole root filesystem on disk). Failures are logged.
+   */
+  async removeInterruptedDeploy(runId: RunId): Promise<void> {
+    const name = workingContainerName(runId);
+    try {
+      if (await removeWorkingContainer(this.tool, name, this.toolEnv())) this.logger.warn({ run: runId, container: name }, 'removed the working container of an interrupted deploy');
+    } catch (error) {
+      this.logger.error({ run: runId, container: name, error: messageOf(error) }, 'cannot remove the working container of an interrupted deploy');
+    }
   }
 
   /** Checks the tags on their schedule until stop(). */
@@ -352,7 +366,7 @@ export class LocalDeployLoop {
         tool: this.tool,
         image: pinned,
         command: this.command,
-        name: `keelson-deploy-${id}`,
+        name: workingContainerName(id),
         insecure: this.insecure,
         ...(this.options.authFile ? { authFile: this.options.authFile } : {}),
         containerEnv: {
@@ -362,7 +376,7 @@ export class LocalDeployLoop {
           KEELSON_DIGEST: candidate.digest,
           ...(built ? { KEELSON_COMMIT: built.commit, KEELSON_BRANCH: built.branch } : {}),
         },
-        env: toolEnvironment({ env: this.options.env ?? process.env, passEnv: this.options.passEnv ?? [] }),
+        env: this.toolEnv(),
         log: sink,
         signal: timeout.signal,
         recordProcess: (process) => store.recordRunProcess(id, process),
@@ -391,6 +405,11 @@ export class LocalDeployLoop {
     this.options.onRunFinished?.(finished);
   }
 
+  /** What the container tool sees of keelson's environment. */
+  private toolEnv(): NodeJS.ProcessEnv {
+    return toolEnvironment({ env: this.options.env ?? process.env, passEnv: this.options.passEnv ?? [] });
+  }
+
   private outcome(result: RunImageResult, signal: AbortSignal, pinned: string): { phase: RunPhase; reason: RunReason; message: string; exitCode?: number } {
     if (result.ok) return { phase: 'succeeded', reason: DeployReason.Succeeded, message: `${JSON.stringify(this.command)} succeeded in ${pinned}` };
     if (result.aborted && signal.aborted) {
@@ -412,4 +431,9 @@ function hasHost(image: string): boolean {
   if (slash < 0) return false;
   const first = image.slice(0, slash);
   return first.includes('.') || first.includes(':') || first === 'localhost';
+}
+
+/** The working container of a deploy run, named so that it can be found again after a crash. */
+function workingContainerName(runId: RunId): string {
+  return `keelson-deploy-${runId}`;
 }

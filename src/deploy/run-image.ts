@@ -31,7 +31,7 @@ export function planImageRun(options: RunImageOptions, dockerConfigDir?: string)
         { stage: 'pull', args: ['from', '--name', options.name, ...(pinned ? [] : ['--pull=always']), ...registryFlags, options.image] },
         // `--` so that the command's own flags are not read as buildah's
         { stage: 'run', args: ['run', ...env, options.name, '--', ...options.command] },
-        { stage: 'cleanup', args: ['rm', options.name] },
+        { stage: 'cleanup', args: planContainerRemoval('buildah', options.name) },
       ];
     case 'podman':
       return [{
@@ -46,6 +46,31 @@ export function planImageRun(options: RunImageOptions, dockerConfigDir?: string)
           ...(pinned ? [] : ['--pull=always']), ...env, options.image, ...options.command],
       }];
   }
+}
+
+/**
+ * The command that removes a working container left by a keelson that died mid-deploy: buildah's
+ * `from` container, or a podman/docker container whose `run --rm` client was killed (the
+ * container itself belongs to the tool's own daemon or monitor and outlives the client).
+ */
+export function planContainerRemoval(tool: DeployTool, name: string): string[] {
+  return tool === 'buildah' ? ['rm', name] : ['rm', '--force', name];
+}
+
+/** Whether a removal's failure only says there was nothing to remove. */
+function nothingToRemove(output: string): boolean {
+  return /no such container|container not known|not found|does not exist/i.test(output);
+}
+
+/**
+ * Removes the working container `name` if it exists. Resolves to whether one was removed; a
+ * failure other than "no such container" is thrown, so it is logged rather than hidden.
+ */
+export async function removeWorkingContainer(tool: DeployTool, name: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+  const removed = await runCommand(tool, planContainerRemoval(tool, name), { cwd: tmpdir(), env, log: () => {}, signal: AbortSignal.timeout(60_000) });
+  if (removed.exitCode === 0) return true;
+  if (nothingToRemove(removed.tail)) return false;
+  throw new Error(`${tool} ${planContainerRemoval(tool, name).join(' ')}: exit ${removed.exitCode}: ${removed.tail.trim()}`);
 }
 
 /**

@@ -107,7 +107,9 @@ export function registerWatchCommand(program: Command): void {
           }));
         }
       }
-      await setup.runner.recoverInterruptedRuns();
+      for (const run of await setup.runner.recoverInterruptedRuns()) {
+        if (run.kind === 'deploy') await deployLoops.get(run.watch)?.removeInterruptedDeploy(run.id);
+      }
       const triggered = new Set<string>();
       watcher = new GitWatcher({
         watches,

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -159,6 +159,9 @@ describe('exactly once through kill -9 (keelson watch, local executor)', functio
     }
     const ids = new Set(all.map((run) => run.id));
     expect(processesWithRunId(ids), 'processes carrying a run id of this state dir').to.deep.equal([]);
+    const { env, globalArgs } = buildahInvocation();
+    const containers = execFileSync('buildah', [...globalArgs, 'containers', '--format', '{{.ContainerName}}'], { env }).toString().split('\n');
+    expect(containers.filter((name) => [...ids].some((id) => name === `keelson-deploy-${id}`)), 'working containers of deploy runs').to.deep.equal([]);
     expect((await readdir(rig.tmp)).filter((name) => name.startsWith('keelson-')), 'scratch dirs').to.deep.equal([]);
     expect(safeReaddir(join(rig.state, 'auth')), 'auth files').to.deep.equal([]);
     expect(safeReaddir(join(rig.state, 'workspaces')), 'workspaces').to.deep.equal([]);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { isDigestReference, planImageRun, type RunImageOptions } from '../../../src/deploy/index.js';
+import { isDigestReference, planContainerRemoval, planImageRun, type RunImageOptions } from '../../../src/deploy/index.js';
 
 const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
@@ -60,6 +60,14 @@ describe('planImageRun', () => {
       const args = planImageRun({ ...base, tool, authFile: '/run/auth.json' }, '/tmp/cfg').flatMap((step) => step.args);
       expect(args.some((arg) => arg.startsWith('--creds')), tool).to.equal(false);
     }
+  });
+});
+
+describe('planContainerRemoval', () => {
+  it('removes a buildah working container, and forces out a podman/docker one whose client died while it ran', () => {
+    expect(planContainerRemoval('buildah', 'keelson-deploy-1')).to.deep.equal(['rm', 'keelson-deploy-1']);
+    expect(planContainerRemoval('podman', 'keelson-deploy-1')).to.deep.equal(['rm', '--force', 'keelson-deploy-1']);
+    expect(planContainerRemoval('docker', 'keelson-deploy-1')).to.deep.equal(['rm', '--force', 'keelson-deploy-1']);
   });
 });
 
