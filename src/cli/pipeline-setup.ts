@@ -6,8 +6,9 @@ import type { Command } from 'commander';
 import { BuildSpec, loadKeelsonFile, PipelineSpec, type BuilderPrivilege, type KeelsonFile } from '../config/index.js';
 import { Duration } from '../domain/index.js';
 import { InputError, messageOf, UsageError } from '../errors.js';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createExecutor, type Executor } from '../executor/index.js';
+import { apiMessage, connectKube, type KubeClient } from '../kube/index.js';
 import { gitCommitHistory, materializeCommit, parseWatchSpec, repositoryKey, type CommitHistory, type WatchSpec } from '../git/index.js';
 import { pidExists } from '../proc/index.js';
 import { registerSecret, type Logger } from '../log/index.js';
@@ -119,11 +120,18 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
   }
   const template = await operatorTemplate(flags, file);
   const passEnv = passedEnvironment(flags, file);
-  const kubeConfig = executorKind === 'kubernetes' ? loadKubeConfig(flags.kubeconfig) : undefined;
+  const kubeConfig = executorKind === 'kubernetes' ? await loadKubeConfig(flags.kubeconfig) : undefined;
   // Commit statuses and notifications; token files are read now, so a missing one is exit 2.
   const reporters = file?.report ? await createReporters(file.report, {
     logger, baseDir: path.dirname(path.resolve(flags.config!)), ...(file.publicUrl ? { runPageBaseUrl: file.publicUrl } : {}),
-    readSecret: (ref) => readSecretKey(loadKubeConfig(flags.kubeconfig), ref),
+    readSecret: async (ref) => {
+      const kube = connectKube(flags.kubeconfig === undefined ? {} : { file: flags.kubeconfig });
+      try {
+        return await readSecretKey(kube, ref);
+      } finally {
+        await kube.close();
+      }
+    },
   }) : undefined;
   // Everything above only read and checked; from here on the store and files are written.
   const store = await openStoreFromOptions(storeFlags, { exclusive: true });
@@ -141,14 +149,14 @@ export async function setUpPipeline(flags: PipelineFlags, logger: Logger, hooks:
     await chmod(authFile, 0o600);
   }
   const executor = kubeConfig
-    ? createExecutor({
+    ? await createExecutor({
       kind: 'kubernetes', kubeConfig, credentials,
       ...(template ? { template } : {}),
       // Operator-only (a repository's keelson.yaml cannot set them): from the --config file.
       ...(file?.kubernetes.copyImage ? { copyImage: file.kubernetes.copyImage } : {}),
       ...(file?.kubernetes.builderImage ? { builderImage: file.kubernetes.builderImage } : {}),
     })
-    : createExecutor({
+    : await createExecutor({
       kind: 'local',
       passEnv,
       ...(authFile ? { authFile } : {}),
@@ -294,8 +302,12 @@ export function parsePort(text: string, flag: string): number {
   return port;
 }
 
-/** The kubeconfig file given, else KUBECONFIG, ~/.kube/config or the in-cluster service account. */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
+/**
+ * client-node's KubeConfig, for the kubernetes executor only (imported here, when asked for:
+ * see createExecutor): the file given, else KUBECONFIG, ~/.kube/config or the service account.
+ */
+export async function loadKubeConfig(file: string | undefined): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kubeConfig = new KubeConfig();
   try {
     if (file) kubeConfig.loadFromFile(file);
@@ -310,14 +322,14 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
  * One key of a Secret in keelson's own namespace (POD_NAMESPACE in a pod, else the kubeconfig
  * context's namespace), registered as a secret the moment it is read.
  */
-export async function readSecretKey(kubeConfig: KubeConfig, ref: { name: string; key: string }): Promise<string> {
-  const namespace = process.env.POD_NAMESPACE ?? kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? 'default';
+export async function readSecretKey(kube: KubeClient, ref: { name: string; key: string }): Promise<string> {
+  const namespace = process.env.POD_NAMESPACE ?? kube.namespace ?? 'default';
   const where = `secret ${namespace}/${ref.name}`;
   let data: Record<string, string> | undefined;
   try {
-    data = (await kubeConfig.makeApiClient(CoreV1Api).readNamespacedSecret({ name: ref.name, namespace })).data;
+    data = (await kube.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${namespace}/secrets/${encodeURIComponent(ref.name)}`)).data;
   } catch (error) {
-    throw new InputError(where, `cannot read it: ${messageOf(error).split('\n')[0]}`, { cause: error });
+    throw new InputError(where, `cannot read it: ${apiMessage(error).split('\n')[0]}`, { cause: error });
   }
   const encoded = data?.[ref.key];
   if (encoded === undefined) throw new InputError(where, `has no key "${ref.key}"`);

@@ -1,4 +1,4 @@
-import { PatchStrategy } from '@kubernetes/client-node';
+import { PatchType } from '../kube/index.js';
 import {
   buildAnnotationPatch, containersOf, digestOfImageId, patchOnFreshState, type WorkloadApi, type WorkloadRef,
 } from '../rollout/index.js';
@@ -13,7 +13,7 @@ import { CI_RESULT_ANNOTATION, type CiResultAnnotation } from '../trace/index.js
 export async function recordCiResult(api: WorkloadApi, ref: WorkloadRef, podName: string | undefined, run: string, exitCode: number, finishedAt: Date): Promise<CiResultAnnotation | undefined> {
   let images: CiResultAnnotation['images'] = [];
   if (podName) {
-    const pod = await api.core.readNamespacedPod({ name: podName, namespace: ref.namespace });
+    const pod = await api.pod(ref.namespace, podName);
     const digests = new Map((pod.status?.containerStatuses ?? []).map((s) => [s.name, digestOfImageId(s.imageID)]));
     images = (pod.spec?.containers ?? []).filter((c) => c.image).map((c) => {
       const digest = digests.get(c.name);
@@ -25,7 +25,7 @@ export async function recordCiResult(api: WorkloadApi, ref: WorkloadRef, podName
       run, exitCode, finishedAt: finishedAt.toISOString(),
       images: images.length > 0 ? images : containersOf(ref.kind, fresh, false).filter((c) => c.image).map((c) => ({ container: c.name, image: c.image! })),
     };
-    return { patch: buildAnnotationPatch(fresh.metadata?.resourceVersion, CI_RESULT_ANNOTATION, JSON.stringify(value)), strategy: PatchStrategy.MergePatch, result: value };
+    return { patch: buildAnnotationPatch(fresh.metadata?.resourceVersion, CI_RESULT_ANNOTATION, JSON.stringify(value)), strategy: PatchType.Merge, result: value };
   });
   return done?.result;
 }

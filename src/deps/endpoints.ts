@@ -1,4 +1,5 @@
-import type { CoreV1Api, V1Service } from '@kubernetes/client-node';
+import type { V1Service } from '@kubernetes/client-node';
+import type { KubeClient } from '../kube/index.js';
 import { statusOf } from '../rollout/index.js';
 import type { KubeWorkload } from '../rollout/index.js';
 
@@ -37,13 +38,13 @@ function selects(service: V1Service, labels: Readonly<Record<string, string>>): 
  * Finds the Service of a dependency: the one with the same name, else one whose selector picks
  * the dependency's pods. Undefined when there is none (the run still gets the other variables).
  */
-export async function findService(core: CoreV1Api, namespace: string, dependency: string, workload: KubeWorkload): Promise<V1Service | undefined> {
+export async function findService(kube: KubeClient, namespace: string, dependency: string, workload: KubeWorkload): Promise<V1Service | undefined> {
   try {
-    return await core.readNamespacedService({ name: dependency, namespace });
+    return await kube.request<V1Service>('GET', `/api/v1/namespaces/${namespace}/services/${encodeURIComponent(dependency)}`);
   } catch (error) {
     if (statusOf(error) !== 404) throw error;
   }
   const labels = workload.spec?.template?.metadata?.labels ?? {};
-  const services = await core.listNamespacedService({ namespace });
-  return services.items.find((s) => selects(s, labels));
+  const services = await kube.request<{ items?: V1Service[] }>('GET', `/api/v1/namespaces/${namespace}/services`);
+  return (services.items ?? []).find((s) => selects(s, labels));
 }

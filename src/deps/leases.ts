@@ -1,4 +1,4 @@
-import { PatchStrategy } from '@kubernetes/client-node';
+import { PatchType } from '../kube/index.js';
 import {
   buildAnnotationPatch, formatLeaseSet, liveHolders, parseLeaseSet, patchOnFreshState, withHolder, withoutHolder,
   type KubeWorkload, type WorkloadApi, type WorkloadRef,
@@ -35,7 +35,7 @@ export async function changeLease(
     const changedReplicas = replicas !== undefined && replicas !== fresh.spec?.replicas ? replicas : undefined;
     return {
       patch: buildAnnotationPatch(fresh.metadata?.resourceVersion, key, formatLeaseSet(next), changedReplicas),
-      strategy: PatchStrategy.MergePatch,
+      strategy: PatchType.Merge,
       result: { holders, ...(replicas !== undefined ? { replicas } : {}) },
     };
   });

@@ -1,6 +1,6 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { Duration } from '../domain/index.js';
 import { messageOf } from '../errors.js';
+import type { KubeClient } from '../kube/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { HOLD_ANNOTATION, WorkloadApi, workloadKey, type KubeWorkload, type WorkloadRef } from '../rollout/index.js';
 import { findService, serviceEnv } from './endpoints.js';
@@ -9,7 +9,7 @@ import { changeLease } from './leases.js';
 import { DEPENDENCIES_ANNOTATION, DEPENDENCY_LEASE_ANNOTATION, parseDependencies, type DependencySpec } from './schema.js';
 
 export interface RunWithDependenciesOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly kube: KubeClient;
   /** Where the workload and its dependencies live */
   readonly namespace: string;
   /** The workload the build runs in: held while the run goes, and where keelson.dev/dependencies is read */
@@ -57,7 +57,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * The releases happen however `run` ends: resolved, thrown, or aborted by the caller.
  */
 export async function runWithDependencies<T>(options: RunWithDependenciesOptions, run: (env: Record<string, string>) => Promise<T>): Promise<T> {
-  const api = new WorkloadApi(options.kubeConfig);
+  const api = new WorkloadApi(options.kube);
   const log = (options.logger ?? silentLogger()).child({ part: 'deps', holder: options.holderId });
   const now = options.now ?? DEFAULTS.now;
   const ttl = (options.leaseTtl ?? DEFAULTS.leaseTtl).milliseconds;
@@ -102,7 +102,7 @@ export async function runWithDependencies<T>(options: RunWithDependenciesOptions
     if (resolved.length > 0) options.onStage?.(`waiting for ${resolved.map((r) => r.spec.name).join(', ')} to be ready`);
     await Promise.all(resolved.map(async ({ spec, ref }) => {
       const ready = await waitReady(api, ref, spec, options.readyTimeout ?? DEFAULTS.readyTimeout, options.pollInterval ?? DEFAULTS.pollInterval, options.signal);
-      const service = await findService(api.core, options.namespace, spec.name, ready);
+      const service = await findService(api.kube, options.namespace, spec.name, ready);
       if (service) Object.assign(env, serviceEnv(spec.name, service));
       else log.warn({ dependency: spec.name }, 'dependency has no service; no endpoint variables');
     }));

@@ -1,5 +1,5 @@
 import { LocalExecutor, type LocalExecutorOptions } from './local/local-executor.js';
-import { KubernetesExecutor, type KubernetesExecutorOptions } from './kubernetes/index.js';
+import type { KubernetesExecutorOptions } from './kubernetes/index.js';
 import type { Executor } from './types.js';
 
 export type { Executor, ExecutionRequest, ExecutionResult, SourceTree, RunLogSink } from './types.js';
@@ -12,13 +12,19 @@ export type ExecutorConfig =
   | ({ readonly kind: 'local' } & LocalExecutorOptions)
   | ({ readonly kind: 'kubernetes' } & KubernetesExecutorOptions);
 
-/** The one place that knows every executor. */
-export function createExecutor(config: ExecutorConfig): Executor {
+/**
+ * The one place that knows every executor. The kubernetes one is imported when asked for: it
+ * loads client-node with every generated API class and model (~65 MiB of RSS), which a daemon
+ * that builds locally or only rolls out never needs.
+ */
+export async function createExecutor(config: ExecutorConfig): Promise<Executor> {
   switch (config.kind) {
     case 'local':
       return new LocalExecutor(config);
-    case 'kubernetes':
+    case 'kubernetes': {
+      const { KubernetesExecutor } = await import('./kubernetes/index.js');
       return new KubernetesExecutor(config);
+    }
   }
 }
-export { KubernetesExecutor, type KubernetesExecutorOptions } from './kubernetes/index.js';
+export type { KubernetesExecutorOptions } from './kubernetes/index.js';

@@ -1,6 +1,6 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { Duration } from '../domain/index.js';
 import { messageOf } from '../errors.js';
+import type { KubeClient } from '../kube/index.js';
 import { silentLogger, type Logger } from '../log/index.js';
 import { approvalsPending, pushToRolloutSeconds, rolloutFailuresTotal, rolloutsTotal } from '../metrics/index.js';
 import type { StateStore } from '../store/index.js';
@@ -8,7 +8,7 @@ import { CI_RESULT_ANNOTATION, CiResultAnnotation, TraceBook, type RolloutTrace 
 import { ApprovalBook, approvalStatus, describeChanges, type Approval } from './approvals.js';
 import { WorkloadDiscovery, type WorkloadListener } from './discovery.js';
 import { AnnotationError } from './errors.js';
-import { apiMessage, patchOnFreshState, withConnectionReuse, WorkloadApi } from './kube.js';
+import { apiMessage, patchOnFreshState, WorkloadApi } from './kube.js';
 import { HOLD_ANNOTATION, readHold } from './lease.js';
 import { buildImagePatch, containersOf, type KubeWorkload } from './patch.js';
 import { chooseTag, decideContainer, runningDigests, splitImage, watchedImages, type ContainerImage } from './plan.js';
@@ -21,7 +21,8 @@ import {
 } from './types.js';
 
 export interface RolloutControllerOptions {
-  readonly kubeConfig: KubeConfig;
+  /** The API server (kube/connectKube) */
+  readonly kube: KubeClient;
   /** Rollout records (`rollout:<namespace>/<kind>/<name>`) and approvals */
   readonly store: StateStore;
   /** The registry watcher (or anything else that reports image changes); told the targets. @default none: drive with applyUpdate() */
@@ -100,7 +101,6 @@ function result(workload: WorkloadRef, outcome: RolloutOutcome, message: string,
 export class RolloutController {
   readonly approvals: ApprovalBook;
   private readonly api: WorkloadApi;
-  private readonly kubeConfig: KubeConfig;
   private readonly logger: Logger;
   private readonly now: () => Date;
   private readonly tracked = new Map<string, Tracked>();
@@ -122,10 +122,9 @@ export class RolloutController {
   private stopping = false;
 
   constructor(private readonly options: RolloutControllerOptions) {
-    if (!options.kubeConfig) throw new TypeError('RolloutController: kubeConfig is required');
+    if (!options.kube) throw new TypeError('RolloutController: kube is required');
     if (!options.store) throw new TypeError('RolloutController: store is required');
-    this.kubeConfig = withConnectionReuse(options.kubeConfig);
-    this.api = new WorkloadApi(this.kubeConfig);
+    this.api = new WorkloadApi(options.kube);
     this.approvals = new ApprovalBook(options.store);
     this.traces = new TraceBook(options.store);
     this.logger = (options.logger ?? silentLogger()).child({ part: 'rollout' });
@@ -136,7 +135,7 @@ export class RolloutController {
   async start(): Promise<void> {
     this.stopping = false;
     const observers = this.options.observers ?? [];
-    this.discovery = new WorkloadDiscovery(this.kubeConfig, this.options.namespaces ?? DEFAULTS.namespaces, {
+    this.discovery = new WorkloadDiscovery(this.options.kube, this.options.namespaces ?? DEFAULTS.namespaces, {
       upsert: (kind, workload) => {
         for (const observer of observers) observer.upsert(kind, workload);
         this.upsert(kind, workload);

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { constants } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { findOwnWorkload, parseDependencies, recordCiResult, runWithDependencies, type DependencySpec } from '../../deps/index.js';
 import { Duration } from '../../domain/index.js';
+import { connectKube } from '../../kube/index.js';
 import { createLogger } from '../../log/index.js';
 import { WORKLOAD_KINDS, WorkloadApi, workloadKey, type WorkloadRef } from '../../rollout/index.js';
 import { collect, ExitStatus } from '../program.js';
@@ -63,15 +63,12 @@ export function registerCiCommand(program: Command): void {
       const dependencies: DependencySpec[] | undefined = flags.dependency.length > 0
         ? parseDependencies('--dependency', flags.dependency.join(','))
         : undefined;
-      const kubeConfig = new KubeConfig();
-      if (flags.kubeconfig) kubeConfig.loadFromFile(flags.kubeconfig);
-      else kubeConfig.loadFromDefault();
-      const contextNamespace = kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
-      const namespace = flags.namespace ?? process.env.POD_NAMESPACE ?? contextNamespace ?? 'default';
+      const kube = connectKube(flags.kubeconfig === undefined ? {} : { file: flags.kubeconfig });
+      const namespace = flags.namespace ?? process.env.POD_NAMESPACE ?? kube.namespace ?? 'default';
       const podName = process.env.POD_NAME;
       const workload = flags.workload
         ? parseWorkload(flags.workload, namespace)
-        : podName ? await findOwnWorkload(new WorkloadApi(kubeConfig), namespace, podName) : undefined;
+        : podName ? await findOwnWorkload(new WorkloadApi(kube), namespace, podName) : undefined;
       const holderId = flags.runId ?? `${podName ?? hostname()}-${randomBytes(3).toString('hex')}`;
       const logger = createLogger();
 
@@ -89,7 +86,7 @@ export function registerCiCommand(program: Command): void {
       let status: number;
       try {
         status = await runWithDependencies({
-          kubeConfig, namespace, holderId, readyTimeout, leaseTtl, logger, signal: abort.signal,
+          kube, namespace, holderId, readyTimeout, leaseTtl, logger, signal: abort.signal,
           onStage: (stage) => (stage === undefined ? progress.done() : progress.update(stage)),
           ...(workload ? { workload } : {}),
           ...(dependencies ? { dependencies } : {}),
@@ -101,7 +98,7 @@ export function registerCiCommand(program: Command): void {
           });
           // Still held here, so the images named are the ones that were tested.
           if (workload) {
-            await recordCiResult(new WorkloadApi(kubeConfig), workload, podName, holderId, code, new Date()).then(
+            await recordCiResult(new WorkloadApi(kube), workload, podName, holderId, code, new Date()).then(
               () => logger.info({ workload: workloadKey(workload), exitCode: code }, 'ci result recorded on the workload'),
               (error: unknown) => logger.warn({ workload: workloadKey(workload), err: messageOf(error) }, 'cannot record the ci result on the workload'),
             );
@@ -114,6 +111,7 @@ export function registerCiCommand(program: Command): void {
       } finally {
         progress.done();
         for (const signal of SIGNALS) process.off(signal, onSignal);
+        await kube.close();
       }
       if (status !== 0) throw new ExitStatus(status);
     });

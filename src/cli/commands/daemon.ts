@@ -1,17 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { Duration } from '../../domain/index.js';
 import { InputError, KeelsonError, UsageError } from '../../errors.js';
 import { RedisLease } from '../../leader/index.js';
 import { DependencyTracker } from '../../deps/index.js';
+import { connectKube, type KubeClient } from '../../kube/index.js';
 import { GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
 import { createLogger, registerSecret, type Logger } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController, RolloutOutcome, type RolloutResult } from '../../rollout/index.js';
 import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, registryCycleOverrunTotal, type ApprovalSource, type ServerSources } from '../../server/index.js';
-import { addPipelineOptions, loadKubeConfig, parsePort, readConfigFile, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
+import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
 import { resolveWatches } from '../watches.js';
@@ -59,7 +59,9 @@ export function registerDaemonCommand(program: Command): void {
     const registryToken = await readSecretFile(flags.registryTokenFile ?? file?.server?.registryTokenFile, '--registry-token-file');
     const specs: WatchSpec[] = (file?.watches ?? []).map((w) => parseWatchSpec(w.repo));
     const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
-    const kubeConfig = rolloutsEnabled ? loadKubeConfig(flags.kubeconfig) : undefined;
+    // The rollouts talk to the API server through the small client (kube/): client-node is
+    // loaded only by a kubernetes executor or a credential plugin.
+    const kube = rolloutsEnabled ? connectKube(flags.kubeconfig === undefined ? {} : { file: flags.kubeconfig }) : undefined;
     const redisUrl = flags.redis ?? file?.redis;
     if (flags.leaderElect && !redisUrl) {
       throw new UsageError('--leader-elect needs the shared Redis store: add --redis URL');
@@ -74,7 +76,7 @@ export function registerDaemonCommand(program: Command): void {
       // The work only the leader does. Built afresh for each term: a stopped watcher stays stopped.
       let work: DaemonWork | undefined;
       const startWork = async (): Promise<void> => {
-        work = await startDaemonWork({ setup, specs, kubeConfig, flags, logger });
+        work = await startDaemonWork({ setup, specs, ...(kube ? { kube } : {}), flags, logger });
       };
       const stopWork = async (): Promise<void> => {
         const stopping = work;
@@ -113,6 +115,7 @@ export function registerDaemonCommand(program: Command): void {
       await stopAll();
       await setup.dispose();
       await setup.store.close();
+      await kube?.close();
     }
   });
 }
@@ -128,24 +131,24 @@ interface DaemonWork {
 interface DaemonWorkOptions {
   readonly setup: PipelineSetup;
   readonly specs: readonly WatchSpec[];
-  readonly kubeConfig?: KubeConfig;
+  readonly kube?: KubeClient;
   readonly flags: DaemonFlags;
   readonly logger: Logger;
 }
 
 /** Starts the registry watcher, the rollout controller and the git watches. */
-async function startDaemonWork({ setup, specs, kubeConfig, flags, logger }: DaemonWorkOptions): Promise<DaemonWork> {
+async function startDaemonWork({ setup, specs, kube, flags, logger }: DaemonWorkOptions): Promise<DaemonWork> {
   const file = setup.file;
   const notifiedApprovals = new Set<string>();
   const client = new RegistryClient({ credentials: setup.credentials, logger });
   const registryWatcher = new RegistryWatcher({ reader: client, store: setup.store, logger, onOverrun: (late) => registryCycleOverrunTotal.inc(late) });
   let controller: RolloutController | undefined;
   let dependencies: DependencyTracker | undefined;
-  if (kubeConfig) {
+  if (kube) {
     dependencies = new DependencyTracker();
     controller = new RolloutController({
       observers: [dependencies],
-      kubeConfig,
+      kube,
       store: setup.store,
       source: new RegistryWatcherSource(registryWatcher, logger),
       logger,

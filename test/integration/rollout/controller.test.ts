@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
 import { Duration } from '../../../src/domain/index.js';
+import { connectKube, type KubeClient } from '../../../src/kube/index.js';
 import {
   RolloutController, RolloutOutcome, WorkloadApi, buildImagePatch, patchOnFreshState, type WorkloadRef,
 } from '../../../src/rollout/index.js';
@@ -31,9 +32,10 @@ describe('RolloutController on a real API server', function () {
   let stateDir: string;
   let store: Store;
   let controller: RolloutController | undefined;
+  let kube: KubeClient | undefined;
 
   const newController = (): RolloutController => new RolloutController({
-    kubeConfig: cluster!.kubeConfig(), store, namespaces: [NS], approvalInterval: Duration.parse('200ms'),
+    kube: kube!, store, namespaces: [NS], approvalInterval: Duration.parse('200ms'),
   });
   const imageOf = async (name: string): Promise<string | undefined> =>
     (await apps.readNamespacedDeployment({ name, namespace: NS })).spec?.template?.spec?.containers[0]?.image;
@@ -47,6 +49,7 @@ describe('RolloutController on a real API server', function () {
     const kc = cluster.kubeConfig();
     apps = kc.makeApiClient(AppsV1Api);
     core = kc.makeApiClient(CoreV1Api);
+    kube = connectKube({ file: cluster.kubeconfigPath });
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await until(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }), 'the default service account');
     stateDir = await mkdtemp(join(tmpdir(), 'keelson-rollout-it-'));
@@ -58,6 +61,7 @@ describe('RolloutController on a real API server', function () {
   after(async function () {
     this.timeout(120_000);
     await controller?.stop();
+    await kube?.close();
     await store?.close();
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
     await cluster?.stop();
@@ -167,7 +171,7 @@ describe('RolloutController on a real API server', function () {
   it('retries a patch on fresh state after a 409 conflict', async () => {
     const REPO = `${REG}/contended`;
     await apps.createNamespacedDeployment({ namespace: NS, body: deployment('contended', `${REPO}:4.0.0`, {}) });
-    const api = new WorkloadApi(cluster!.kubeConfig());
+    const api = new WorkloadApi(kube!);
     const ref: WorkloadRef = { kind: 'Deployment', namespace: NS, name: 'contended' };
     const seen: string[] = [];
     const done = await patchOnFreshState(api, ref, async (fresh) => {

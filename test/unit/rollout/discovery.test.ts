@@ -1,6 +1,5 @@
 import { expect } from 'chai';
-import { KubeConfig } from '@kubernetes/client-node';
-import { containersOf, isManaged, readWorkloadSettings, withConnectionReuse } from '../../../src/rollout/index.js';
+import { containersOf, isManaged, readWorkloadSettings } from '../../../src/rollout/index.js';
 import { trimWorkload } from '../../../src/rollout/discovery.js';
 import type { WorkloadKind } from '../../../src/rollout/index.js';
 
@@ -57,27 +56,5 @@ describe('trimWorkload: what the informer cache keeps of a workload', () => {
     const trimmed = trimWorkload('Deployment', { metadata: { name: 'plain', namespace: 'default', annotations: { other: 'x' } } });
     expect(trimmed).to.deep.equal({ metadata: { name: 'plain', namespace: 'default', uid: undefined, resourceVersion: undefined }, spec: { template: { spec: { containers: [] } } } });
     expect(isManaged(trimmed.metadata?.annotations, trimmed.metadata?.labels)).to.equal(false);
-  });
-});
-
-describe('withConnectionReuse', () => {
-  const kubeconfig = (server: string) => [
-    'apiVersion: v1', 'kind: Config', 'current-context: c',
-    `clusters: [{ name: k, cluster: { server: "${server}", insecure-skip-tls-verify: true } }]`,
-    'users: [{ name: u, user: { token: t } }]',
-    'contexts: [{ name: c, context: { cluster: k, user: u } }]',
-  ].join('\n');
-
-  it('hands every request the same keep-alive agent, where client-node makes a new one each time', async () => {
-    const kc = new KubeConfig();
-    kc.loadFromString(kubeconfig('https://127.0.0.1:6443'));
-    const reusing = withConnectionReuse(kc);
-    const [a, b] = [await reusing.applyToFetchOptions({}), await reusing.applyToFetchOptions({})];
-    expect(a.agent).to.equal(b.agent);
-    expect((a.agent as { keepAlive?: boolean }).keepAlive).to.equal(true);
-    expect((await kc.applyToFetchOptions({})).agent).to.not.equal((await kc.applyToFetchOptions({})).agent);
-    // Everything else is the original's: the same cluster, user and token.
-    expect(reusing.getCurrentCluster()).to.deep.equal(kc.getCurrentCluster());
-    expect(new Headers(a.headers as never).get('authorization')).to.equal('Bearer t');
   });
 });
