@@ -7,10 +7,10 @@ import { findOwnWorkload, parseDependencies, recordCiResult, runWithDependencies
 import { Duration } from '../../domain/index.js';
 import { connectKube } from '../../kube/index.js';
 import { createLogger } from '../../log/index.js';
-import { WORKLOAD_KINDS, WorkloadApi, workloadKey, type WorkloadRef } from '../../rollout/index.js';
+import { apiMessage, statusOf, WORKLOAD_KINDS, WorkloadApi, workloadKey, type WorkloadRef } from '../../rollout/index.js';
 import { collect, ExitStatus } from '../program.js';
 import { Progress } from '../progress.js';
-import { messageOf, UsageError } from '../../errors.js';
+import { ExternalError, isKeelsonError, messageOf, UsageError } from '../../errors.js';
 
 interface CiFlags {
   readonly workload?: string;
@@ -68,7 +68,7 @@ export function registerCiCommand(program: Command): void {
       const podName = process.env.POD_NAME;
       const workload = flags.workload
         ? parseWorkload(flags.workload, namespace)
-        : podName ? await findOwnWorkload(new WorkloadApi(kube), namespace, podName) : undefined;
+        : podName ? await findOwnWorkload(new WorkloadApi(kube), namespace, podName).catch((error: unknown) => { throw explainApiError(error); }) : undefined;
       const holderId = flags.runId ?? `${podName ?? hostname()}-${randomBytes(3).toString('hex')}`;
       const logger = createLogger();
 
@@ -107,7 +107,7 @@ export function registerCiCommand(program: Command): void {
         });
       } catch (error) {
         if (received && abort.signal.aborted) status = 128 + constants.signals[received];
-        else throw error;
+        else throw explainApiError(error);
       } finally {
         progress.done();
         for (const signal of SIGNALS) process.off(signal, onSignal);
@@ -115,4 +115,15 @@ export function registerCiCommand(program: Command): void {
       }
       if (status !== 0) throw new ExitStatus(status);
     });
+}
+
+/**
+ * An API server refusal as a one-line error saying what was refused; a 403 also says which role
+ * the pod's ServiceAccount lacks, the usual cause in a build pod.
+ */
+function explainApiError(error: unknown): unknown {
+  const status = statusOf(error);
+  if (status === undefined || isKeelsonError(error)) return error;
+  const hint = status === 403 ? "; bind the keelson-ci ClusterRole (manifests/rbac.yaml) to the pod's ServiceAccount with a RoleBinding in its namespace" : '';
+  return new ExternalError(`the Kubernetes API server refused: ${apiMessage(error)}${hint}`, { cause: error });
 }
