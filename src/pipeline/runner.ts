@@ -141,6 +141,12 @@ export class PipelineRunner {
     };
   }
 
+  /** Commits of the watch recorded as skipped lately (a backlog is at most 100 of them plus a summary). */
+  private async recordedSkips(watchKey: string): Promise<Set<string>> {
+    const runs = await this.options.store.listRuns({ watch: watchKey, phase: 'skipped', limit: 250 });
+    return new Set(runs.map((run) => run.commit));
+  }
+
   /** The workspace and the temp dirs a run leaves while it is going. */
   private async removeScratch(id: string): Promise<void> {
     await rm(path.join(this.options.workspaceDir, id), { recursive: true, force: true });
@@ -154,7 +160,10 @@ export class PipelineRunner {
     const { store, logger } = this.options;
     const base = { kind: 'build' as RunKind, watch: event.watch.key, repo: event.watch.repo, branch: event.branch, executor: this.options.executor.kind };
     const skipped = event.skipped.filter((commit) => !this.givenUp.delete(retryKey(event.watch.key, commit)));
-    for (const commit of skipped) {
+    // A keelson killed after writing some of these and before the run itself sees the same
+    // backlog again on its next start: what is already recorded is not recorded twice.
+    const recorded = skipped.length > 0 || event.skippedOmitted ? await this.recordedSkips(event.watch.key) : new Set<string>();
+    for (const commit of skipped.filter((c) => !recorded.has(c))) {
       await store.createRun({
         ...base, id: newRunId(), commit, phase: 'skipped', reason: RunReason.Coalesced,
         message: `newer commit ${event.commit.slice(0, 12)} was built instead`,
@@ -170,7 +179,7 @@ export class PipelineRunner {
     this.retries.delete(key);
 
     const id = newRunId();
-    if (event.skippedOmitted) {
+    if (event.skippedOmitted && !recorded.has(event.skippedOmitted.newest)) {
       const { count, newest } = event.skippedOmitted;
       await store.createRun({
         ...base, id: newRunId(), commit: newest, phase: 'skipped', reason: RunReason.Coalesced,

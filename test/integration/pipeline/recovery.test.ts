@@ -116,6 +116,28 @@ describe('recovery of runs a crash left behind', function () {
     }
   });
 
+  it('records each skipped commit once, also when a killed keelson had written part of the backlog before its run', async () => {
+    const store = await FileStore.open({ stateDir: path.join(scratch, 'state') });
+    try {
+      const runner = new PipelineRunner({
+        store, executor: new LocalExecutor(), materializer: { materialize: async () => {} }, workspaceDir: path.join(scratch, 'workspaces'),
+        logger: silentLogger(), pipeline: PipelineSpec.parse({ steps: ['true'] }),
+      });
+      const [c1, c2, c3, head] = ['1', '2', '3', '4'].map((digit) => digit.repeat(40));
+      // What the killed process got to write: the summary and one of the listed commits, no run for the head.
+      const base = { kind: 'build' as const, watch: 'repo^main', repo: 'repo', branch: 'main', phase: 'skipped' as const, reason: RunReason.Coalesced };
+      await store.createRun({ ...base, id: newRunId(), commit: c1!, message: '250 older commit(s) up to 111111111111 were not built either' });
+      await store.createRun({ ...base, id: newRunId(), commit: c2!, message: `newer commit ${head!.slice(0, 12)} was built instead` });
+      // The next start sees the same backlog.
+      await runner.trigger({ watch: { key: 'repo^main', repo: 'repo' }, branch: 'main', commit: head!, skipped: [c2!, c3!], skippedOmitted: { count: 250, newest: c1! } }, new AbortController().signal);
+      const runs = await store.listRuns({ watch: 'repo^main' });
+      expect(runs.map((run) => [run.commit, run.phase])).to.have.deep.members([[c1, 'skipped'], [c2, 'skipped'], [c3, 'skipped'], [head, 'succeeded']]);
+      expect(runs.find((run) => run.commit === head)!.skippedCommits).to.deep.equal([c2, c3]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('records commits that landed between polls as skipped, also those no poll saw', async () => {
     const repo = await makeRepo({ branch: 'main' });
     const stateDir = path.join(scratch, 'state');
