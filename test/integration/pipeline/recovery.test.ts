@@ -27,6 +27,14 @@ function runnerOn(store: Store, scratch: string): PipelineRunner {
   });
 }
 
+/** A runner whose pipeline is one step that succeeds, over a materializer that writes nothing. */
+function stepRunner(store: Store, scratch: string): PipelineRunner {
+  return new PipelineRunner({
+    store, executor: new LocalExecutor(), materializer: { materialize: async () => {} }, workspaceDir: path.join(scratch, 'workspaces'),
+    logger: silentLogger(), pipeline: PipelineSpec.parse({ steps: ['true'] }),
+  });
+}
+
 describe('recovery of runs a crash left behind', function () {
   this.timeout(120_000);
   let scratch: string;
@@ -101,10 +109,7 @@ describe('recovery of runs a crash left behind', function () {
   it('records a long backlog as one skipped run per commit up to the limit, then one summary run', async () => {
     const store = await FileStore.open({ stateDir: path.join(scratch, 'state') });
     try {
-      const runner = new PipelineRunner({
-        store, executor: new LocalExecutor(), materializer: { materialize: async () => {} }, workspaceDir: path.join(scratch, 'workspaces'),
-        logger: silentLogger(), pipeline: PipelineSpec.parse({ steps: ['true'] }),
-      });
+      const runner = stepRunner(store, scratch);
       const [c1, c2, c3, head] = ['1', '2', '3', '4'].map((digit) => digit.repeat(40));
       await runner.trigger({ watch: { key: 'repo^main', repo: 'repo' }, branch: 'main', commit: head!, skipped: [c2!, c3!], skippedOmitted: { count: 250, newest: c1! } }, new AbortController().signal);
       const runs = (await store.listRuns({ watch: 'repo^main' })).reverse();
@@ -119,10 +124,7 @@ describe('recovery of runs a crash left behind', function () {
   it('records each skipped commit once, also when a killed keelson had written part of the backlog before its run', async () => {
     const store = await FileStore.open({ stateDir: path.join(scratch, 'state') });
     try {
-      const runner = new PipelineRunner({
-        store, executor: new LocalExecutor(), materializer: { materialize: async () => {} }, workspaceDir: path.join(scratch, 'workspaces'),
-        logger: silentLogger(), pipeline: PipelineSpec.parse({ steps: ['true'] }),
-      });
+      const runner = stepRunner(store, scratch);
       const [c1, c2, c3, head] = ['1', '2', '3', '4'].map((digit) => digit.repeat(40));
       // What the killed process got to write: the summary and one of the listed commits, no run for the head.
       const base = { kind: 'build' as const, watch: 'repo^main', repo: 'repo', branch: 'main', phase: 'skipped' as const, reason: RunReason.Coalesced };
