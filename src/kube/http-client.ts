@@ -1,8 +1,10 @@
 import { readFile, stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import { stringify } from 'yaml';
 import { KubeApiError } from './errors.js';
-import type { KubeClient, KubeConnection, KubeRequest, QueryValue, WatchEvent } from './types.js';
+import { ListItemSplitter } from './list-stream.js';
+import type { KubeClient, KubeConnection, KubeRequest, ListMeta, QueryValue, WatchEvent } from './types.js';
 
 const HEADERS_TIMEOUT_MS = 60_000;
 const BODY_TIMEOUT_MS = 120_000;
@@ -44,6 +46,21 @@ export class HttpKubeClient implements KubeClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  async list(path: string, query: Readonly<Record<string, QueryValue>>, onItem: (item: unknown) => void): Promise<ListMeta> {
+    const headers = await this.headers();
+    const response = await request(this.url(path, query), {
+      method: 'GET', headers, dispatcher: this.dispatcher, headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: BODY_TIMEOUT_MS,
+    });
+    if (response.statusCode >= 400) throw new KubeApiError(response.statusCode, bodyOf(await response.body.text()), `GET ${path}`);
+    const splitter = new ListItemSplitter(onItem);
+    for await (const text of utf8(response.body)) splitter.push(text);
+    const metadata = (splitter.end().metadata ?? {}) as { resourceVersion?: unknown; continue?: unknown };
+    return {
+      ...(typeof metadata.resourceVersion === 'string' ? { resourceVersion: metadata.resourceVersion } : {}),
+      ...(typeof metadata.continue === 'string' && metadata.continue ? { continue: metadata.continue } : {}),
+    };
+  }
+
   async watch(path: string, query: Readonly<Record<string, QueryValue>>, onEvent: (event: WatchEvent) => void, signal: AbortSignal): Promise<void> {
     const headers = await this.headers();
     // A watch is quiet while nothing changes: its body may wait as long as the server keeps it open.
@@ -54,10 +71,9 @@ export class HttpKubeClient implements KubeClient {
         headersTimeout: HEADERS_TIMEOUT_MS, bodyTimeout: serverTimeout === undefined ? 0 : (serverTimeout + 30) * 1000,
       });
       if (response.statusCode >= 400) throw new KubeApiError(response.statusCode, bodyOf(await response.body.text()), `watch ${path}`);
-      response.body.setEncoding('utf8');
       let pending = '';
-      for await (const chunk of response.body as AsyncIterable<string>) {
-        pending += chunk;
+      for await (const text of utf8(response.body)) {
+        pending += text;
         let newline: number;
         while ((newline = pending.indexOf('\n')) >= 0) {
           const line = pending.slice(0, newline).trim();
@@ -147,6 +163,17 @@ export class HttpKubeClient implements KubeClient {
     this.pluginCert = id;
     void old.close().catch(() => undefined);
   }
+}
+
+/** The body as text, chunk by chunk; a character split between two chunks is decoded whole. */
+async function* utf8(body: AsyncIterable<Buffer>): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  for await (const chunk of body) {
+    const text = decoder.write(chunk);
+    if (text) yield text;
+  }
+  const last = decoder.end();
+  if (last) yield last;
 }
 
 function bodyOf(text: string): unknown {

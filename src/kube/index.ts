@@ -10,7 +10,7 @@ import type { KubeClient, KubeConnection } from './types.js';
 export { resolveKubeConnection, type ResolveOptions } from './connection.js';
 export { ListWatcher, type ListWatchOptions } from './informer.js';
 export { KubeApiError, statusOf, apiMessage } from './errors.js';
-export type { KubeClient, KubeConnection, KubeAuth, KubeRequest, QueryValue, WatchEvent } from './types.js';
+export type { KubeClient, KubeConnection, KubeAuth, KubeRequest, ListMeta, QueryValue, WatchEvent } from './types.js';
 
 /** A client for these connection settings. */
 export function createKubeClient(connection: KubeConnection): KubeClient {

@@ -97,16 +97,13 @@ export class ListWatcher<T> {
     let next: string | undefined;
     let version: string | undefined;
     do {
-      const page = await this.options.client.request<{ items?: unknown[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', this.options.path, {
-        query: { limit: this.options.pageSize ?? 500, continue: next },
-      });
-      if (signal.aborted) return undefined;
-      for (const raw of page.items ?? []) {
+      const page = await this.options.client.list(this.options.path, { limit: this.options.pageSize ?? 500, continue: next }, (raw) => {
         const key = keyOf(raw);
         if (key) seen.set(key, { version: (raw as RawMeta).metadata?.resourceVersion, object: this.options.transform(raw) });
-      }
-      next = page.metadata?.continue || undefined;
-      version = page.metadata?.resourceVersion;
+      });
+      if (signal.aborted) return undefined;
+      next = page.continue;
+      version = page.resourceVersion;
     } while (next);
     for (const [key, entry] of this.cache) {
       if (!seen.has(key)) {

@@ -48,12 +48,23 @@ export interface WatchEvent {
   readonly object: unknown;
 }
 
+/** The metadata of a list: where it was read (to watch from) and the token of the next page */
+export interface ListMeta {
+  readonly resourceVersion?: string;
+  readonly continue?: string;
+}
+
 /** The API server, by paths (`/apis/apps/v1/...`). */
 export interface KubeClient {
   /** The context's namespace, if any */
   readonly namespace: string | undefined;
   /** One call; resolves to the JSON answer, rejects with KubeApiError on an error status. */
   request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, request?: KubeRequest): Promise<T>;
+  /**
+   * One page of a list: each item to `onItem` as it arrives (parsed on its own, never the
+   * whole page at once); resolves to the list's metadata.
+   */
+  list(path: string, query: Readonly<Record<string, QueryValue>>, onItem: (item: unknown) => void): Promise<ListMeta>;
   /**
    * A watch: each event to `onEvent` until the server ends the stream (resolves), `signal`
    * aborts it (resolves) or it fails (rejects; KubeApiError for an error status).
