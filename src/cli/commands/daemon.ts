@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Duration } from '../../domain/index.js';
 import { InputError, KeelsonError, UsageError } from '../../errors.js';
-import { RedisLease } from '../../leader/index.js';
 import { DependencyTracker } from '../../deps/index.js';
 import { connectKube, type KubeClient } from '../../kube/index.js';
 import { GitWatcher, parseWatchSpec, type WatchSpec } from '../../git/index.js';
@@ -98,6 +97,8 @@ export function registerDaemonCommand(program: Command): void {
       stops.unshift(() => listening.close());
 
       if (flags.leaderElect) {
+        // Loaded (with ioredis) by the replicas that elect a leader only.
+        const { RedisLease } = await import('../../leader/index.js');
         const lease = new RedisLease({ redisUrl: redisUrl!, logger, ...(leaseTtl ? { ttl: leaseTtl } : {}) });
         lease.start({ onStartedLeading: startWork, onStoppedLeading: stopWork });
         stops.push(() => lease.stop());

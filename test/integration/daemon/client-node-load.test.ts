@@ -59,11 +59,12 @@ describe('keelson daemon: what it loads of client-node', function () {
     return (await readFile(log, 'utf8')).split('\n').filter(Boolean);
   };
 
-  it('rolls out without loading client-node at all', async () => {
+  it('rolls out without loading client-node at all, nor ioredis without --redis', async () => {
     const modules = await modulesOfDaemon('rollouts-only');
     expect(modules.some((m) => /\/(dist|src)\/rollout\/discovery\.(js|ts)$/.test(m)), 'the hook saw the rollout modules').to.equal(true);
     expect(modules.some((m) => m.includes('/node_modules/undici/')), 'the hook saw undici').to.equal(true);
     expect(modules.filter((m) => m.includes('@kubernetes/client-node'))).to.deep.equal([]);
+    expect(modules.filter((m) => m.includes('/node_modules/ioredis/'))).to.deep.equal([]);
   });
 
   it('loads it, generated models included, once it builds in the cluster', async () => {
