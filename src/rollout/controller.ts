@@ -8,7 +8,11 @@ import { CI_RESULT_ANNOTATION, CiResultAnnotation, TraceBook, type RolloutTrace 
 import { ApprovalBook, approvalStatus, describeChanges, type Approval } from './approvals.js';
 import { WorkloadDiscovery, type WorkloadListener } from './discovery.js';
 import { AnnotationError } from './errors.js';
+import { patchFromCache } from './cached-patch.js';
+import { DigestMemo } from './digest-memo.js';
+import { EventQueue } from './event-queue.js';
 import { apiMessage, patchOnFreshState, WorkloadApi } from './kube.js';
+import { Limiter } from './limiter.js';
 import { HOLD_ANNOTATION, readHold } from './lease.js';
 import { buildImagePatch, containersOf, type KubeWorkload } from './patch.js';
 import { chooseTag, decideContainer, runningDigests, splitImage, watchedImages, type ContainerImage } from './plan.js';
@@ -41,12 +45,15 @@ export interface RolloutControllerOptions {
   readonly onResult?: (result: RolloutResult) => void;
   /** Also told every workload the discovery sees, followed or not (the dependency tracker). Must not throw. */
   readonly observers?: readonly WorkloadListener[];
+  /** Workloads decided and patched at the same time, over all image changes. @default 32 */
+  readonly concurrency?: number;
 }
 
 const DEFAULTS = {
   namespaces: [] as readonly string[],
   approvalInterval: Duration.ofSeconds(5),
   now: (): Date => new Date(),
+  concurrency: 32,
 };
 
 /** Prefixes of the metadata that change what the controller does with a workload. */
@@ -55,6 +62,8 @@ const IGNORED_KEYS = new Set(['keel.sh/update-time', 'keelson.dev/update-time', 
 
 interface Tracked {
   readonly ref: WorkloadRef;
+  /** The informer's (trimmed) copy as last seen: a rollout decides on it first */
+  workload: KubeWorkload;
   readonly fingerprint: string;
   readonly settings?: WorkloadSettings;
   readonly images: readonly ContainerImage[];
@@ -115,6 +124,9 @@ export class RolloutController {
   /** The ci-result annotation last recorded per workload */
   private readonly ciSeen = new Map<string, string>();
   private readonly traces: TraceBook;
+  private readonly limiter: Limiter;
+  private readonly events: EventQueue;
+  private readonly digests?: DigestMemo;
   private discovery: WorkloadDiscovery | undefined;
   private unsubscribe: (() => void) | undefined;
   private approvalTimer: NodeJS.Timeout | undefined;
@@ -129,6 +141,9 @@ export class RolloutController {
     this.traces = new TraceBook(options.store);
     this.logger = (options.logger ?? silentLogger()).child({ part: 'rollout' });
     this.now = options.now ?? DEFAULTS.now;
+    this.limiter = new Limiter(options.concurrency ?? DEFAULTS.concurrency);
+    this.events = new EventQueue(this.logger);
+    if (options.resolveDigest) this.digests = new DigestMemo(options.resolveDigest);
   }
 
   /** Lists the workloads once, then follows them; subscribes to the image source; starts the approval checks. */
@@ -146,9 +161,10 @@ export class RolloutController {
       },
     }, this.logger);
     await this.discovery.start();
-    // Awaited by the source, so the registry watcher moves its baseline past an update only when
-    // it was stored and decided here: keelson killed in between replays it rather than losing it.
-    this.unsubscribe = this.options.source?.onUpdate((update) => this.applyUpdate(update).then(
+    // Awaited by the source until the update is stored, so the registry watcher moves its
+    // baseline past an update only once a restart would replay it. The rollouts go on after:
+    // the watcher's next checks do not wait for a thousand patches.
+    this.unsubscribe = this.options.source?.onUpdate((update) => this.accept(update).then(
       () => undefined,
       (error: unknown) => this.logger.error({ err: messageOf(error), repository: update.repository }, 'image update failed'),
     ));
@@ -178,6 +194,7 @@ export class RolloutController {
     await this.discovery?.stop();
     this.discovery = undefined;
     await Promise.allSettled([...this.queues.values()]);
+    await this.events.drain();
   }
 
   /** The distinct images polled now, one per (repository, tag, mode), with their workloads: for status pages and benchmarks. */
@@ -246,23 +263,48 @@ export class RolloutController {
     }));
   }
 
+  /** The rollout record, read once per workload: only this controller writes it, and it keeps the copy current. */
   private async recordOf(ref: WorkloadRef): Promise<RolloutRecord | undefined> {
     const key = workloadKey(ref);
     if (!this.records.has(key)) this.records.set(key, (await this.options.store.getState<RolloutRecord>(rolloutRecordKey(ref))) ?? null);
     return this.records.get(key) ?? undefined;
   }
 
+  private async writeRecord(ref: WorkloadRef, record: RolloutRecord): Promise<void> {
+    await this.options.store.setState<RolloutRecord>(rolloutRecordKey(ref), record);
+    this.records.set(workloadKey(ref), record);
+  }
+
   /**
-   * Handles one image change: every followed workload running that repository is decided on fresh
-   * state and patched when its policy accepts the change (or held, or sent for approval).
+   * Handles one image change: every followed workload running that repository is decided (on the
+   * informer's copy, re-read when that turns out stale) and patched when its policy accepts the
+   * change (or held, or sent for approval). Resolves when every workload is decided.
    */
   async applyUpdate(update: ImageUpdate): Promise<RolloutResult[]> {
+    return Promise.all(await this.accept(update));
+  }
+
+  /**
+   * Queues the update's rollouts and stores the update (for workloads discovered later and for a
+   * restart); resolves once it is stored, with each workload's decision to come. The rollouts do
+   * not wait for the store: a source moves its own baseline past an update only once this
+   * resolved, so keelson killed before that sees the update again, and a workload already
+   * patched is then up to date.
+   */
+  private async accept(update: ImageUpdate): Promise<Array<Promise<RolloutResult>>> {
+    const queuedAt = performance.now();
     this.latest.set(`${update.repository}:${update.tag}`, update);
-    await this.remember(update);
+    const stored = this.remember(update);
     const keys = [...this.tracked.entries()]
       .filter(([, t]) => t.settings && t.images.some((i) => i.repository === update.repository))
       .map(([key]) => key);
-    return Promise.all(keys.map((key) => this.enqueue(key, () => this.evaluate(key, update)).then((r) => this.told(r))));
+    const decisions = keys.map((key) => {
+      const decided = this.enqueue(key, () => this.evaluate(key, update, queuedAt)).then((r) => this.told(r));
+      decided.catch(() => undefined); // the caller may not wait; evaluate() reports its own failures
+      return decided;
+    });
+    await stored;
+    return decisions;
   }
 
   /** Applies approved updates, forgets rejected and expired ones. Runs on a timer; public for the API and tests. */
@@ -281,7 +323,7 @@ export class RolloutController {
         const outcome = status === 'rejected' ? RolloutOutcome.Rejected : RolloutOutcome.Expired;
         const message = `update ${status}: ${describeChanges(approval.changes)}`;
         this.logger.info({ workload: workloadKey(approval.workload), approval: approval.id, status }, 'approval closed');
-        await this.api.recordEvent(approval.workload, undefined, status === 'rejected' ? 'UpdateRejected' : 'ApprovalExpired', message);
+        this.recordEvent(approval.workload, undefined, status === 'rejected' ? 'UpdateRejected' : 'ApprovalExpired', message);
         results.push(result(approval.workload, outcome, message, approval.changes, approval.id));
       }
     }
@@ -334,7 +376,12 @@ export class RolloutController {
     const images = containersOf(kind, workload, false).map((c) => c.image).join(',');
     const initImages = containersOf(kind, workload, true).map((c) => c.image).join(',');
     const fingerprint = JSON.stringify([pick(annotations), pick(labels), images, initImages]);
-    if (this.tracked.get(key)?.fingerprint === fingerprint) return;
+    const known = this.tracked.get(key);
+    if (known?.fingerprint === fingerprint) {
+      // Nothing to decide again, but the next rollout decides on this copy (its resourceVersion).
+      known.workload = workload;
+      return;
+    }
 
     let settings: WorkloadSettings | undefined;
     try {
@@ -342,11 +389,11 @@ export class RolloutController {
     } catch (error) {
       if (!(error instanceof AnnotationError)) throw error;
       this.logger.error({ workload: key, field: error.field, err: error.message }, 'workload skipped: bad annotation');
-      void this.api.recordEvent(ref, workload, 'InvalidAnnotation', error.message, 'Warning');
+      this.recordEvent(ref, workload, 'InvalidAnnotation', error.message, 'Warning');
     }
     const hold = annotations?.[HOLD_ANNOTATION];
     this.tracked.set(key, {
-      ref, fingerprint, ...(settings ? { settings } : {}), images: settings ? watchedImages(kind, workload, settings) : [], ...(hold !== undefined ? { hold } : {}),
+      ref, workload, fingerprint, ...(settings ? { settings } : {}), images: settings ? watchedImages(kind, workload, settings) : [], ...(hold !== undefined ? { hold } : {}),
     });
     this.publishTargets();
     if (settings) this.replay(key);
@@ -472,31 +519,35 @@ export class RolloutController {
     }, delay));
   }
 
-  private async evaluate(key: string, update: ImageUpdate): Promise<RolloutResult> {
+  private async evaluate(key: string, update: ImageUpdate, queuedAt = performance.now()): Promise<RolloutResult> {
     const tracked = this.tracked.get(key);
     const ref = tracked?.ref ?? { kind: 'Deployment' as const, namespace: '', name: key };
     if (!tracked || this.stopping) return result(ref, RolloutOutcome.Gone, 'workload is no longer followed');
     const log = this.logger.child({ workload: key, repository: update.repository, tag: update.tag });
+    const timings = new Timings(queuedAt);
     let outcome: RolloutResult | undefined;
     /** What the patch would have changed, kept for the result when the API server refuses it */
     let planned: readonly ContainerChange[] = [];
     try {
-      const done = await patchOnFreshState(this.api, ref, async (fresh) => {
+      // The API calls take a place in the pool; the store writes after them do not.
+      const done = await this.limiter.run(() => patchFromCache(this.api, ref, (this.tracked.get(key) ?? tracked).workload, async (workload, decidedOn) => {
+        timings.mark(decidedOn === 'cache' ? 'wait' : 'reread');
         const now = this.now();
         let settings: WorkloadSettings;
         try {
-          settings = readWorkloadSettings(key, fresh.metadata?.annotations, fresh.metadata?.labels);
+          settings = readWorkloadSettings(key, workload.metadata?.annotations, workload.metadata?.labels);
         } catch (error) {
           outcome = result(ref, RolloutOutcome.Failed, messageOf(error));
           return undefined;
         }
-        const changes = await this.plan(ref, fresh, settings, update);
+        const changes = await this.plan(ref, workload, settings, update);
+        timings.mark('plan');
         if (!Array.isArray(changes)) {
           outcome = changes;
           return undefined;
         }
         planned = changes;
-        const gate = this.checkHold(ref, fresh, changes, now);
+        const gate = this.checkHold(ref, workload, changes, now);
         if (gate) {
           outcome = gate;
           return undefined;
@@ -508,7 +559,7 @@ export class RolloutController {
           if (status !== 'approved') {
             if (created) {
               log.info({ approval: approval.id, votesRequired: approval.votesRequired, deadline: approval.deadline }, 'update awaits approval');
-              await this.api.recordEvent(ref, fresh, 'ApprovalRequested', `update needs ${approval.votesRequired} approval(s) by ${approval.deadline}: keelson approve ${approval.id} (${describeChanges(changes)})`);
+              this.recordEvent(ref, workload, 'ApprovalRequested', `update needs ${approval.votesRequired} approval(s) by ${approval.deadline}: keelson approve ${approval.id} (${describeChanges(changes)})`);
             }
             const outcomeKind = status === 'pending' ? RolloutOutcome.AwaitingApproval : status === 'rejected' ? RolloutOutcome.Rejected : RolloutOutcome.Expired;
             outcome = result(ref, outcomeKind, `approval ${approval.id} is ${status}`, changes, approval.id);
@@ -516,10 +567,11 @@ export class RolloutController {
           }
           approvalId = approval.id;
         }
-        return { patch: buildImagePatch(ref.kind, fresh.metadata?.resourceVersion, changes, now), result: { changes, approvalId } };
-      });
+        return { patch: buildImagePatch(ref.kind, workload.metadata?.resourceVersion, changes, now), result: { changes, approvalId } };
+      }));
       if (!done) return outcome ?? result(ref, RolloutOutcome.Gone, 'workload not found');
-      return await this.committed(ref, done.workload, done.result.changes, done.result.approvalId, log, update.seenAt);
+      timings.mark('patch');
+      return await this.committed(ref, done.workload, done.result.changes, done.result.approvalId, log, update.seenAt, timings);
     } catch (error) {
       // The API server's own words (an admission policy, a quota), not the client's dump of the exchange.
       const message = apiMessage(error);
@@ -529,19 +581,19 @@ export class RolloutController {
   }
 
   /** The container changes this update asks for, or why there are none. Adopts unknown baselines. */
-  private async plan(ref: WorkloadRef, fresh: KubeWorkload, settings: WorkloadSettings, update: ImageUpdate): Promise<ContainerChange[] | RolloutResult> {
-    const images = watchedImages(ref.kind, fresh, settings).filter((i) => i.repository === update.repository);
+  private async plan(ref: WorkloadRef, workload: KubeWorkload, settings: WorkloadSettings, update: ImageUpdate): Promise<ContainerChange[] | RolloutResult> {
+    const images = watchedImages(ref.kind, workload, settings).filter((i) => i.repository === update.repository);
     if (images.length === 0) return result(ref, RolloutOutcome.NoCandidate, 'no watched container runs this image');
-    const record = await this.options.store.getState<RolloutRecord>(rolloutRecordKey(ref));
+    const record = await this.recordOf(ref);
     const digests = new Map<string, string | undefined>();
     let running: Map<string, Set<string>> | undefined;
     for (const image of images) {
       const chosen = chooseTag({ image, settings, update });
       if (chosen === undefined) continue;
-      if (chosen === image.tag && running === undefined) running = runningDigests(await this.api.runningPods(ref, fresh));
+      if (chosen === image.tag && running === undefined) running = runningDigests(await this.api.runningPods(ref, await this.withSelector(ref, workload)));
       const wantsDigest = chosen === image.tag || settings.pinDigest || image.digest !== undefined;
-      if (chosen !== update.tag && wantsDigest && this.options.resolveDigest && !digests.has(chosen)) {
-        digests.set(chosen, await this.options.resolveDigest(update.repository, chosen).catch(() => undefined));
+      if (chosen !== update.tag && wantsDigest && this.digests && !digests.has(chosen)) {
+        digests.set(chosen, await this.digests.digest(update.repository, chosen));
       }
     }
     const changes: ContainerChange[] = [];
@@ -561,13 +613,19 @@ export class RolloutController {
       const now = this.now().toISOString();
       const containers = { ...(record?.containers ?? {}) };
       for (const { image, digest } of adopted) containers[image.container] = { image: image.image, digest, at: now };
-      await this.options.store.setState<RolloutRecord>(rolloutRecordKey(ref), { containers, lastChanges: record?.lastChanges ?? [], updatedAt: now });
+      await this.writeRecord(ref, { containers, lastChanges: record?.lastChanges ?? [], updatedAt: now });
       this.logger.info({ workload: workloadKey(ref), containers: adopted.map((a) => a.image.container) }, 'baseline adopted from registry');
     }
     if (changes.length > 0) return changes;
     const outcome = reasons.has('AlreadyApplied') ? RolloutOutcome.AlreadyApplied
       : reasons.has('UpToDate') || adopted.length > 0 ? RolloutOutcome.UpToDate : RolloutOutcome.NoCandidate;
     return result(ref, outcome, outcome === RolloutOutcome.NoCandidate ? 'the policy accepts no candidate' : 'nothing to roll');
+  }
+
+  /** The informer keeps no selector (it is only needed to find running pods, rarely): read it then. */
+  private async withSelector(ref: WorkloadRef, workload: KubeWorkload): Promise<KubeWorkload> {
+    if (ref.kind === 'CronJob' || workload.spec?.selector) return workload;
+    return (await this.api.get(ref)) ?? workload;
   }
 
   private checkHold(ref: WorkloadRef, fresh: KubeWorkload, changes: readonly ContainerChange[], now: Date): RolloutResult | undefined {
@@ -579,6 +637,11 @@ export class RolloutController {
   }
 
   private async applyApproved(approval: Approval): Promise<RolloutResult> {
+    return this.limiter.run(() => this.applyApprovedNow(approval));
+  }
+
+  /** An approved update is rare and was voted on: it is decided on a fresh read, never on the informer's copy. */
+  private async applyApprovedNow(approval: Approval): Promise<RolloutResult> {
     const ref = approval.workload;
     let outcome: RolloutResult | undefined;
     try {
@@ -609,23 +672,33 @@ export class RolloutController {
     }
   }
 
-  /** After a successful patch: the store record (so it is never repeated), the event, the log line. */
-  private async committed(ref: WorkloadRef, workload: KubeWorkload, changes: readonly ContainerChange[], approvalId: string | undefined, log: Logger, seenAt?: string): Promise<RolloutResult> {
+  /**
+   * After a successful patch: the log line, the store record (so it is never repeated), the
+   * trace, and the Event, queued: the next rollout does not wait for it.
+   */
+  private async committed(ref: WorkloadRef, workload: KubeWorkload, changes: readonly ContainerChange[], approvalId: string | undefined, log: Logger,
+    seenAt?: string, timings?: Timings): Promise<RolloutResult> {
     const at = this.now();
     const now = at.toISOString();
     if (seenAt !== undefined && Number.isFinite(Date.parse(seenAt))) pushToRolloutSeconds.observe(Math.max(0, (at.getTime() - Date.parse(seenAt)) / 1000));
-    const record = await this.options.store.getState<RolloutRecord>(rolloutRecordKey(ref));
-    const containers = { ...(record?.containers ?? {}) };
-    for (const c of changes) containers[c.container] = { image: c.to, ...(c.digest ? { digest: c.digest } : {}), at: now };
-    const written: RolloutRecord = { containers, lastChanges: changes, updatedAt: now };
-    await this.options.store.setState<RolloutRecord>(rolloutRecordKey(ref), written);
-    this.records.set(workloadKey(ref), written);
-    await this.traceRollout(ref, changes, approvalId, now, log);
-    if (approvalId) await this.approvals.remove(approvalId);
     const message = `image updated: ${describeChanges(changes)}`;
     log.info({ changes, approval: approvalId }, 'workload image updated');
-    await this.api.recordEvent(ref, workload, 'ImageUpdated', message);
+    const record = await this.recordOf(ref);
+    const containers = { ...(record?.containers ?? {}) };
+    for (const c of changes) containers[c.container] = { image: c.to, ...(c.digest ? { digest: c.digest } : {}), at: now };
+    await this.writeRecord(ref, { containers, lastChanges: changes, updatedAt: now });
+    timings?.mark('record');
+    await this.traceRollout(ref, changes, approvalId, now, log);
+    timings?.mark('trace');
+    if (approvalId) await this.approvals.remove(approvalId);
+    this.recordEvent(ref, workload, 'ImageUpdated', message);
+    if (timings) log.debug({ ms: timings.spent() }, 'rollout timings');
     return result(ref, RolloutOutcome.Applied, message, changes, approvalId);
+  }
+
+  /** Queues a Kubernetes Event on the workload (sent in the background, bounded). */
+  private recordEvent(ref: WorkloadRef, workload: KubeWorkload | undefined, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal'): void {
+    this.events.add({ workload: workloadKey(ref), reason }, () => this.api.recordEvent(ref, workload, reason, message, type));
   }
 
   /**
@@ -639,7 +712,7 @@ export class RolloutController {
       for (const c of changes) {
         let digest = c.digest;
         const image = splitImage(c.container, c.init, c.to);
-        if (!digest && image && this.options.resolveDigest) digest = await this.options.resolveDigest(image.repository, image.tag).catch(() => undefined);
+        if (!digest && image && this.digests) digest = await this.digests.digest(image.repository, image.tag);
         if (!digest) continue;
         entries.push({
           workload: workloadKey(ref), container: c.container, from: c.from, image: c.to, digest, at,
@@ -655,3 +728,23 @@ export class RolloutController {
 
 /** Decisions that leave an update to apply later: their changes are the workload's candidate. */
 const PENDING_OUTCOMES: ReadonlySet<RolloutOutcome> = new Set([RolloutOutcome.Held, RolloutOutcome.AwaitingApproval, RolloutOutcome.Failed]);
+
+/** Where one rollout's time went (ms per phase), for the debug log and the benchmark's breakdown. */
+class Timings {
+  private last: number;
+  private readonly phases: Record<string, number> = {};
+
+  constructor(private readonly start: number) {
+    this.last = start;
+  }
+
+  mark(phase: string): void {
+    const now = performance.now();
+    this.phases[phase] = Math.round((this.phases[phase] ?? 0) + now - this.last);
+    this.last = now;
+  }
+
+  spent(): Record<string, number> {
+    return { ...this.phases, total: Math.round(this.last - this.start) };
+  }
+}

@@ -64,8 +64,8 @@ export class WorkloadApi {
     return (pods.items ?? []).filter((pod) => pod.status?.phase === 'Running' && !pod.metadata?.deletionTimestamp);
   }
 
-  /** A core/v1 Event on the workload, as `kubectl describe` shows it. Best effort: never throws. */
-  async recordEvent(ref: WorkloadRef, workload: KubeWorkload | undefined, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal'): Promise<void> {
+  /** A core/v1 Event on the workload, as `kubectl describe` shows it. Best effort: never throws; false when it was not recorded. */
+  async recordEvent(ref: WorkloadRef, workload: KubeWorkload | undefined, reason: string, message: string, type: 'Normal' | 'Warning' = 'Normal'): Promise<boolean> {
     const now = new Date().toISOString();
     try {
       await this.kube.request('POST', `/api/v1/namespaces/${ref.namespace}/events`, {
@@ -92,8 +92,10 @@ export class WorkloadApi {
           count: 1,
         },
       });
+      return true;
     } catch {
       // An event is a courtesy to the person running kubectl describe; the store has the record.
+      return false;
     }
   }
 }

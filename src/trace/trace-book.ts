@@ -19,6 +19,8 @@ const EMPTY: DigestTrace = { rollouts: [], ci: [] };
  */
 export class TraceBook {
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Per digest, the batch not yet started: its changes and the promise of its write */
+  private readonly waiting = new Map<string, { readonly changes: Array<(trace: DigestTrace) => DigestTrace>; readonly written: Promise<void> }>();
 
   constructor(private readonly store: StateStore) {}
 
@@ -40,17 +42,30 @@ export class TraceBook {
     return readTrace(this.store, digest);
   }
 
+  /**
+   * Changes to one digest's trace are written one batch at a time: those that arrive while a
+   * write is in flight join the next batch, so a hundred workloads rolled to one digest are a
+   * few store writes, not a hundred in a row.
+   */
   private update(digest: string, change: (trace: DigestTrace) => DigestTrace): Promise<void> {
-    const previous = this.queues.get(digest) ?? Promise.resolve();
-    const next = previous.then(async () => {
-      const before = await readTrace(this.store, digest);
-      const after = change(before);
-      if (after !== before) await this.store.setState<DigestTrace>(traceKey(digest), after);
-    });
-    const settled = next.catch(() => undefined);
-    this.queues.set(digest, settled);
-    void settled.then(() => { if (this.queues.get(digest) === settled) this.queues.delete(digest); });
-    return next;
+    let batch = this.waiting.get(digest);
+    if (!batch) {
+      const changes: Array<(trace: DigestTrace) => DigestTrace> = [];
+      const previous = this.queues.get(digest) ?? Promise.resolve();
+      const written = previous.then(async () => {
+        this.waiting.delete(digest); // from now on, changes go to the next batch
+        const before = await readTrace(this.store, digest);
+        const after = changes.reduce((trace, apply) => apply(trace), before);
+        if (after !== before) await this.store.setState<DigestTrace>(traceKey(digest), after);
+      });
+      batch = { changes, written };
+      this.waiting.set(digest, batch);
+      const settled = written.catch(() => undefined);
+      this.queues.set(digest, settled);
+      void settled.then(() => { if (this.queues.get(digest) === settled) this.queues.delete(digest); });
+    }
+    batch.changes.push(change);
+    return batch.written;
   }
 }
 

@@ -8,6 +8,9 @@ import { connectKube, type KubeClient } from '../../../src/kube/index.js';
 import {
   RolloutController, RolloutOutcome, WorkloadApi, buildImagePatch, patchOnFreshState, type WorkloadRef,
 } from '../../../src/rollout/index.js';
+import { patchFromCache } from '../../../src/rollout/cached-patch.js';
+import { trimWorkload } from '../../../src/rollout/discovery.js';
+import { containersOf } from '../../../src/rollout/patch.js';
 import { FileStore, type Store } from '../../../src/store/index.js';
 import { startCluster, type RunningCluster } from '../../support/cluster.js';
 import { until } from '../../support/wait.js';
@@ -186,5 +189,46 @@ describe('RolloutController on a real API server', function () {
     const after = await apps.readNamespacedDeployment({ name: 'contended', namespace: NS });
     expect(after.spec?.template?.spec?.containers[0]?.image).to.equal(`${REPO}:4.0.1`);
     expect(after.metadata?.annotations?.['someone/else']).to.equal('was-here');
+  });
+
+  it('never overwrites a spec changed after the informer copy a rollout decided on: decides again on a fresh read', async () => {
+    const REPO = `${REG}/stale`;
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('stale', `${REPO}:5.0.0`, { 'keel.sh/policy': 'minor' }) });
+    const api = new WorkloadApi(kube!);
+    const ref: WorkloadRef = { kind: 'Deployment', namespace: NS, name: 'stale' };
+    // What the informer keeps of it, then someone moves it on by hand before the rollout runs.
+    const copy = trimWorkload('Deployment', (await api.get(ref))!);
+    await cluster!.kubectl(['-n', NS, 'set', 'image', 'deployment/stale', `app=${REPO}:6.0.0`]);
+
+    const decided: string[] = [];
+    const done = await patchFromCache(api, ref, copy, (workload, decidedOn) => {
+      const image = containersOf('Deployment', workload, false)[0]!.image!;
+      decided.push(`${decidedOn} ${image}`);
+      // minor: 5.0.0 -> 5.1.0 is a rollout, 6.0.0 -> 5.1.0 is not
+      if (image !== `${REPO}:5.0.0`) return undefined;
+      const changes = [{ container: 'app', init: false, from: image, to: `${REPO}:5.1.0` }];
+      return { patch: buildImagePatch('Deployment', workload.metadata?.resourceVersion, changes, new Date()), result: changes };
+    });
+    expect(decided).to.deep.equal([`cache ${REPO}:5.0.0`, `api ${REPO}:6.0.0`]);
+    expect(done).to.equal(undefined);
+    expect(await imageOf('stale')).to.equal(`${REPO}:6.0.0`);
+  });
+
+  it('patches from the informer copy when it is current, without reading the workload first', async () => {
+    const REPO = `${REG}/from-copy`;
+    await apps.createNamespacedDeployment({ namespace: NS, body: deployment('from-copy', `${REPO}:7.0.0`, {}) });
+    const api = new WorkloadApi(kube!);
+    const ref: WorkloadRef = { kind: 'Deployment', namespace: NS, name: 'from-copy' };
+    const copy = trimWorkload('Deployment', (await api.get(ref))!);
+    const decided: string[] = [];
+    const done = await patchFromCache(api, ref, copy, (workload, decidedOn) => {
+      decided.push(decidedOn);
+      const changes = [{ container: 'app', init: false, from: `${REPO}:7.0.0`, to: `${REPO}:7.1.0` }];
+      return { patch: buildImagePatch('Deployment', workload.metadata?.resourceVersion, changes, new Date()), result: changes.length };
+    });
+    expect(decided).to.deep.equal(['cache']);
+    expect(done?.result).to.equal(1);
+    expect(done?.workload.metadata?.resourceVersion).to.not.equal(copy.metadata?.resourceVersion);
+    expect(await imageOf('from-copy')).to.equal(`${REPO}:7.1.0`);
   });
 });
