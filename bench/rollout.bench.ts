@@ -10,6 +10,13 @@
  *   - the daemon's RSS (steady median, peak = VmHWM), heap used, CPU seconds per steady interval
  *
  *   npm run build && node --import tsx bench/rollout.bench.ts [--deployments 1000] [--images 100] [--namespaces 20]
+ *       [--breakdown] [--cpu-prof DIR]
+ *
+ * --breakdown runs the daemon at log level debug and prints where the time went: the start-up
+ * timeline (spawn, workloads listed, serving, first and last first poll) and, for the webhook
+ * rollouts, each phase (webhook to registry change, wait for a turn, plan, patch, record, trace).
+ * --cpu-prof DIR runs the daemon with --cpu-prof into DIR and prints the functions that took the
+ * most CPU during the steady window (self time), the profile itself stays in DIR.
  *
  * Deployments have 0 replicas (kwok would otherwise run N fake pods on the same cores) and a
  * semver rollout reads its baseline from the spec's tag. Images are pushed once with buildah and
@@ -17,7 +24,7 @@
  * seconds, not minutes.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, type V1Deployment } from '@kubernetes/client-node';
@@ -41,6 +48,11 @@ const NODE_OPTIONS = (() => {
   if (at > 0) return process.argv[at + 1] ?? '';
   const manifest = readFileSync(new URL('../manifests/deployment.yaml', import.meta.url), 'utf8');
   return /name: NODE_OPTIONS, value: ([^}]+?) \}/.exec(manifest)?.[1]?.trim() ?? '';
+})();
+const BREAKDOWN = process.argv.includes('--breakdown');
+const CPU_PROF_DIR = (() => {
+  const at = process.argv.indexOf('--cpu-prof');
+  return at > 0 ? process.argv[at + 1] : undefined;
 })();
 const INTERVAL_MS = 30_000;
 const SCHEDULE = '@every 30s';
@@ -97,6 +109,19 @@ async function processStats(pid: number): Promise<{ rss: number; hwm: number; cp
   return { rss: kib('VmRSS'), hwm: kib('VmHWM'), cpu: (Number(stat[11]) + Number(stat[12])) / 100 };
 }
 
+/** CPU seconds per thread name (main `node`, V8's GC workers, libuv's pool...) of a process, from /proc. */
+async function threadCpu(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => '');
+    const name = /\((.*)\)/.exec(stat)?.[1] ?? '?';
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    if (Number.isFinite(seconds)) out.set(name, (out.get(name) ?? 0) + seconds);
+  }
+  return out;
+}
+
 async function apiserverRequests(cluster: RunningCluster): Promise<number> {
   const text = await cluster.kubectl(['get', '--raw', '/metrics']);
   let total = 0;
@@ -107,6 +132,71 @@ async function apiserverRequests(cluster: RunningCluster): Promise<number> {
 async function metric(daemon: DaemonProcess, name: string): Promise<number> {
   const text = await (await fetch(`${daemon.url}/metrics`)).text();
   return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+type Log = DaemonProcess['logs'][number];
+const timeOf = (line: Log): number => (typeof line.time === 'number' ? line.time : NaN);
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+
+/** Where the time went: the daemon's start-up and the webhook rollouts, phase by phase. */
+function printBreakdown(logs: DaemonProcess['logs'], started: number, polls: ReadonlyArray<{ at: number; repository: string }>, hookAt: number): void {
+  const first = (msg: string) => logs.find((l) => l.msg === msg);
+  const firstPolls = byRepository([...polls]).map((list) => list[0]!.at);
+  const rows: Array<[string, string]> = [
+    ['start-up: first log line', seconds(timeOf(logs[0]!) - started)],
+    ['start-up: workloads listed (rollout controller started)', seconds(timeOf(first('rollout controller started')!) - started)],
+    ['start-up: keelson daemon started', seconds(timeOf(first('keelson daemon started')!) - started)],
+    ['start-up: first poll / every image polled', `${seconds(Math.min(...firstPolls) - started)} / ${seconds(Math.max(...firstPolls) - started)}`],
+  ];
+  const hooked = logs.filter((l) => timeOf(l) >= hookAt);
+  const changes = hooked.filter((l) => l.msg === 'registry change').map((l) => timeOf(l) - hookAt);
+  if (changes.length > 0) rows.push(['webhook -> registry change: first / median / last', [0, 0.5, 1].map((q) => seconds(quantile(changes, q))).join(' / ')]);
+  const timings = hooked.filter((l) => l.msg === 'rollout timings').map((l) => l.ms as Record<string, number>);
+  for (const phase of [...new Set(timings.flatMap((t) => Object.keys(t)))]) {
+    const values = timings.map((t) => t[phase] ?? 0);
+    rows.push([`webhook rollouts, ${phase}: median / p95 / max`, [0.5, 0.95, 1].map((q) => `${quantile(values, q)} ms`).join(' / ')]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  console.log('\nbreakdown (times from the daemon\'s spawn, or from the webhook)\n');
+  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+}
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }>;
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The functions with the most self time in [from, to] (wall clock ms), from the profile the daemon wrote at exit. */
+async function printCpuProfile(dir: string, pid: number, exitedAt: number, from: number, to: number): Promise<void> {
+  const name = (await readdir(dir)).find((f) => f.includes(`.${pid}.`) && f.endsWith('.cpuprofile'));
+  if (!name) {
+    console.log(`\nno CPU profile of pid ${pid} in ${dir}`);
+    return;
+  }
+  const profile = JSON.parse(await readFile(join(dir, name), 'utf8')) as CpuProfile;
+  // Profile times are µs on a monotonic clock; its end is (about) when the daemon exited.
+  const wallOf = (us: number) => exitedAt - (profile.endTime - us) / 1000;
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let at = profile.startTime;
+  let total = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    at += profile.timeDeltas[i] ?? 0;
+    const wall = wallOf(at);
+    if (wall < from || wall > to) continue;
+    const frame = nodes.get(profile.samples[i]!)!.callFrame;
+    if (frame.functionName === '(idle)') continue;
+    const key = `${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/(dist|src)\//, '$1/')}:${frame.lineNumber + 1}`;
+    const spent = (profile.timeDeltas[i + 1] ?? 0) / 1000;
+    self.set(key, (self.get(key) ?? 0) + spent);
+    total += spent;
+  }
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 30);
+  console.log(`\nCPU in the steady window (${((to - from) / 1000).toFixed(0)} s): ${total.toFixed(0)} ms sampled; most self time (${join(dir, name)}):\n`);
+  for (const [key, ms] of top) console.log(`${ms.toFixed(0).padStart(7)} ms  ${(100 * ms / total).toFixed(1).padStart(5)} %  ${key}`);
 }
 
 let cluster: RunningCluster | undefined;
@@ -174,7 +264,9 @@ try {
   const baselinePerMinute = (await apiserverRequests(cluster)) - baselineStart;
 
   const started = Date.now();
-  const daemon = await startDaemon(['--kubeconfig', cluster.kubeconfigPath, '--state-dir', stateDir], { NODE_OPTIONS });
+  const daemon = await startDaemon(['--kubeconfig', cluster.kubeconfigPath, '--state-dir', stateDir],
+    { NODE_OPTIONS, ...(BREAKDOWN ? { KEELSON_LOG_LEVEL: 'debug' } : {}) },
+    CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []);
   const pid = daemon.pid;
   const rssSamples: Array<{ at: number; rss: number }> = [];
   const sampler = setInterval(() => void processStats(pid).then((s) => rssSamples.push({ at: Date.now(), rss: s.rss }), () => undefined), 500);
@@ -200,9 +292,11 @@ try {
   const steadyStart = Date.now();
   const apiBefore = await apiserverRequests(cluster);
   const cpuBefore = (await processStats(pid)).cpu;
+  const threadsBefore = await threadCpu(pid);
   await sleep(2 * INTERVAL_MS);
   const apiAfter = await apiserverRequests(cluster);
   const cpuAfter = (await processStats(pid)).cpu;
+  const threadsAfter = await threadCpu(pid);
   const steadyEnd = Date.now();
   const steadyRequests = requests().filter((r) => r.at >= steadyStart && r.at < steadyStart + 2 * INTERVAL_MS);
   const heapUsed = await metric(daemon, 'keelson_nodejs_heap_size_used_bytes');
@@ -254,6 +348,7 @@ try {
   clearInterval(sampler);
   const final = await processStats(pid);
   await daemon.stop();
+  const stoppedAt = Date.now();
 
   const rows: Array<[string, string]> = [
     ['Deployments / namespaces / distinct images', `${DEPLOYMENTS} / ${NAMESPACES} / ${IMAGES}`],
@@ -277,6 +372,12 @@ try {
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`\nrollout: keelson daemon (NODE_OPTIONS=${NODE_OPTIONS || '(none)'}), ${DEPLOYMENTS} Deployments over ${IMAGES} images (${SCHEDULE}), real kube-apiserver (kwok) and docker-registry\n`);
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+  if (BREAKDOWN) {
+    printBreakdown(daemon.logs, started, tagRequests(), hookAt);
+    const perThread = [...threadsAfter].map(([name, after]) => [name, (after - (threadsBefore.get(name) ?? 0)) / 2] as const).filter(([, s]) => s > 0);
+    console.log(`steady CPU per interval by thread: ${perThread.sort((a, b) => b[1] - a[1]).map(([n, s]) => `${n} ${s.toFixed(2)} s`).join(', ')}`);
+  }
+  if (CPU_PROF_DIR) await printCpuProfile(CPU_PROF_DIR, pid, stoppedAt, steadyStart, steadyEnd);
   if (pollLatencies.length !== pollExpected.length || hookLatencies.length !== hookExpected.length) process.exitCode = 1;
 } catch (error) {
   console.error(error);

@@ -449,6 +449,9 @@ export class RegistryWatcher {
   private evaluate(job: Job, observed: { tags: string[] } | { digest: string }): { changes: RegistryChange[]; dirty: boolean } {
     const baselines = job.baselines!;
     const grouped = new Map<string, { change: Omit<RegistryChange, 'targetIds'>; targetIds: string[] }>();
+    // The workloads of one image mostly share policy and current tag: each distinct question is
+    // answered once per check, not once per workload (a policy parses every tag it is shown).
+    const chosen = new Map<string, string | undefined>();
     let dirty = false;
     for (const id of baselines.keys()) {
       if (!job.targets.has(id)) {
@@ -473,10 +476,16 @@ export class RegistryWatcher {
         next = { current: target.current, currentDigest, tag: target.current, digest: observed.digest };
       } else {
         const baseline = declared ? stored.tag : target.current;
-        const chosen = target.policy.choose(baseline, observed.tags, { matchTag: target.matchTag, matchPreRelease: target.matchPreRelease });
-        if (chosen !== undefined && chosen !== baseline) {
+        const question = `${target.policy.text}\u0000${baseline}\u0000${target.matchTag === true}\u0000${target.matchPreRelease !== false}`;
+        let pick: string | undefined;
+        if (chosen.has(question)) pick = chosen.get(question);
+        else {
+          pick = target.policy.choose(baseline, observed.tags, { matchTag: target.matchTag, matchPreRelease: target.matchPreRelease });
+          chosen.set(question, pick);
+        }
+        if (pick !== undefined && pick !== baseline) {
           const oldDigest = baseline === target.current ? currentDigest : undefined;
-          change = { repository: job.repository, oldTag: baseline, newTag: chosen, ...(oldDigest === undefined ? {} : { oldDigest }) };
+          change = { repository: job.repository, oldTag: baseline, newTag: pick, ...(oldDigest === undefined ? {} : { oldDigest }) };
         }
         next = { current: target.current, currentDigest, tag: change?.newTag ?? baseline };
       }

@@ -28,9 +28,12 @@ export interface DaemonProcess {
 
 const running = new Set<ChildProcess>();
 
-/** Starts `keelson daemon ARGS... --port 0 --host 127.0.0.1` and waits until it serves. */
-export async function startDaemon(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [...CLI_ENTRY, 'daemon', '--port', '0', '--host', '127.0.0.1', ...args], {
+/**
+ * Starts `keelson daemon ARGS... --port 0 --host 127.0.0.1` and waits until it serves. `nodeArgs`
+ * go to node itself (`--cpu-prof`, which NODE_OPTIONS may not carry).
+ */
+export async function startDaemon(args: readonly string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, ...CLI_ENTRY, 'daemon', '--port', '0', '--host', '127.0.0.1', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, KEELSON_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -229,6 +229,29 @@ describe('RegistryWatcher', () => {
       expect(events).to.deep.equal([{ targetIds: ['major', 'up-to-date'], repository: REPO, oldTag: '2.0.0', newTag: '2.1.0' }]);
     });
 
+    it('asks each policy a question once per check, however many targets share it', async () => {
+      const { reader, watcher, events } = setup();
+      reader.tags.set(REPO, ['1.0.0', '1.1.0', '2.0.0']);
+      const asked: string[] = [];
+      const counted = (text: string) => {
+        const policy = parsePolicy(text);
+        return { kind: policy.kind, text: policy.text, watchMode: policy.watchMode.bind(policy), choose: (current: string, tags: readonly string[], options?: object) => {
+          asked.push(`${text} ${current}`);
+          return policy.choose(current, tags, options);
+        } };
+      };
+      for (let i = 0; i < 10; i++) watcher.addTarget({ ...target(`minor-${i}`), policy: counted('minor') });
+      watcher.addTarget({ ...target('major'), policy: counted('major') });
+      watcher.addTarget({ ...target('minor-ahead', { current: '1.1.0' }), policy: counted('minor') });
+      watcher.addTarget({ ...target('minor-any-pre-release', { matchPreRelease: false }), policy: counted('minor') });
+      await watcher.pollOnce();
+      expect(asked.sort()).to.deep.equal(['major 1.0.0', 'minor 1.0.0', 'minor 1.0.0', 'minor 1.1.0']);
+      expect(events).to.have.deep.members([
+        { targetIds: [...Array.from({ length: 10 }, (_, i) => `minor-${i}`), 'minor-any-pre-release'], repository: REPO, oldTag: '1.0.0', newTag: '1.1.0' },
+        { targetIds: ['major'], repository: REPO, oldTag: '1.0.0', newTag: '2.0.0' },
+      ]);
+    });
+
     it("starts again from a target's own tag after a rollout or a manual change", async () => {
       const { reader, clock, watcher, events } = setup();
       reader.tags.set(REPO, ['1.0.0', '1.2.0']);
