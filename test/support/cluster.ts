@@ -42,6 +42,13 @@ const execFileAsync = promisify(execFile);
 /** Label that makes kwok fail a Running pod (kwok's `pod-container-running-failed` stage). */
 export const FAIL_POD_LABEL = 'pod-container-running-failed.stage.kwok.x-k8s.io';
 
+/**
+ * The cluster IP of the `kubernetes` Service: the first address of kube-apiserver's service range,
+ * set explicitly below (it is also kube-apiserver's default).
+ */
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
+const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+
 const ENSURE_BINARIES = fileURLToPath(new URL('../cluster/ensure-binaries.sh', import.meta.url));
 const TEMP_PREFIX = 'keelson-kwok-';
 
@@ -182,6 +189,7 @@ async function startOnce(options: StartClusterOptions): Promise<RunningCluster> 
       // empty: do not merge a context into ~/.kube/config
       '--kubeconfig=',
       '--wait', '120s',
+      `--extra-args=kube-apiserver=service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
       // kwok leaves nodes without the fake-node annotation (a real kubelet's) alone. Node names
       // resolve nowhere, so the API server dials nodes by address: the real node's, or 127.0.0.1
       // (in the namespace) where kwok serves the fake nodes' logs and exec.
@@ -307,6 +315,10 @@ async function kwokConfig(binDir: string, stagesDir: string, logsFile: string, b
     // Exec rules are created per namespace at run time (cluster-agent.ts), so they come from
     // the API rather than this file; kwok takes each kind from one place only.
     '  enableCRDs: [ClusterExec]',
+    // Pods reach the API server through the kubernetes Service (in-cluster config); its cluster
+    // IP must be in the certificate, which kwokctl fills with the host's addresses and the
+    // kubernetes.default.svc names only.
+    `  kubeApiserverCertSANs: [${KUBERNETES_SERVICE_IP}]`,
   ].join('\n')];
   // Any Stage in --config replaces all of kwokctl's defaults: these are the defaults plus the
   // chaos stage that fails a labelled pod.

@@ -59,6 +59,7 @@ export const FAKE_NODE_TAINT = { key: 'keelson.dev/fake-node', value: 'true', ef
 export const MIRRORED_REGISTRIES = ['docker.io', 'quay.io', 'gcr.io', 'registry.k8s.io'] as const;
 
 const ENSURE_IMAGES = fileURLToPath(new URL('../cluster/ensure-images.sh', import.meta.url));
+const KEELSON_IMAGE = fileURLToPath(new URL('../cluster/keelson-image.sh', import.meta.url));
 const TEMP_PREFIX = 'keelson-node-';
 const POD_SUBNET = '10.88.0.0/16';
 
@@ -108,6 +109,16 @@ export function ensureNodeImages(set: ImageSet = 'node'): Promise<string> {
     images.set(set, built);
   }
   return built;
+}
+
+/**
+ * keelson's own image, built from the project's Dockerfile by test/cluster/keelson-image.sh (its
+ * layers cached between runs) and pushed to the cluster's registry as `repository:tag`. Resolves
+ * to the image as pods name it, by tag and by digest.
+ */
+export async function buildKeelsonImage(node: RealNodeCluster, repositoryTag = 'keelson/keelson:test'): Promise<{ image: string; digest: string }> {
+  const digest = await lastLineOf(KEELSON_IMAGE, [node.registryHost, repositoryTag]);
+  return { image: `${NODE_REGISTRY}/${repositoryTag}`, digest };
 }
 
 export async function startRealNodeCluster(options: StartRealNodeOptions = {}): Promise<RealNodeCluster> {
