@@ -129,8 +129,11 @@ export class HttpKubeClient implements KubeClient {
         headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
         break;
       case 'client-node': {
-        this.clientNode ??= clientNodeAuth(this.connection.server, auth.userName, auth.user);
-        this.clientNode.catch(() => { this.clientNode = undefined; });
+        if (!this.clientNode) {
+          this.clientNode = clientNodeAuth(this.connection.server, auth.userName, auth.user);
+          // A failed import or a bad plugin configuration is tried again on the next call.
+          this.clientNode.catch(() => { this.clientNode = undefined; });
+        }
         const got = await (await this.clientNode)();
         Object.assign(headers, got.headers);
         this.usePluginCertificate(got.cert, got.key);

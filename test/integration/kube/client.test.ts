@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import {
   apiMessage, connectKube, createKubeClient, KubeApiError, ListWatcher, resolveKubeConnection, statusOf, type KubeClient,
 } from '../../../src/kube/index.js';
@@ -76,6 +76,36 @@ describe('the small API client against the test cluster', function () {
     await kube.request('DELETE', `${DEPLOYMENTS}/w3`);
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(seen.has('w3')).to.equal(true); // stopped: nothing more arrives
+  });
+
+  it('runs a credential plugin (exec) through client-node, and uses the token it hands out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'keelson-exec-'));
+    try {
+      await kube.request('POST', `/api/v1/namespaces/${NS}/serviceaccounts`, { body: { metadata: { name: 'plugin' } } });
+      const token = (await cluster.kubectl(['-n', NS, 'create', 'token', 'plugin'])).trim();
+      await writeFile(join(dir, 'credential.json'), JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token } }));
+      await mkdir(join(dir, 'bin'));
+      // Named relative to the kubeconfig, as kubectl allows.
+      await writeFile(join(dir, 'bin', 'get-token'), '#!/bin/sh\nexec cat "$(dirname "$0")/../credential.json"\n', { mode: 0o755 });
+      const admin = resolveKubeConnection({ file: cluster.kubeconfigPath });
+      await writeFile(join(dir, 'config'), stringify({
+        'current-context': 'c',
+        clusters: [{ name: 'k', cluster: { server: admin.server, 'certificate-authority-data': admin.ca!.toString('base64') } }],
+        users: [{ name: 'u', user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: './bin/get-token', interactiveMode: 'Never' } } }],
+        contexts: [{ name: 'c', context: { cluster: 'k', user: 'u' } }],
+      }));
+      const client = connectKube({ file: join(dir, 'config') });
+      try {
+        const review = await client.request<{ status: { userInfo: { username: string } } }>('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', {
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+        });
+        expect(review.status.userInfo.username).to.equal(`system:serviceaccount:${NS}:plugin`);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('in a pod: the service account\'s token, CA and namespace, and a rotated token is used from the next call', async () => {
