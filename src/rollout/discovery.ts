@@ -15,7 +15,7 @@ const LIST_PAGE_SIZE = 500;
 /** The metadata the controller acts on; everything else a workload carries is dropped. */
 const KEPT_PREFIXES = ['keel.sh/', 'keelson.dev/'];
 
-type Container = { name?: string; image?: string };
+type Container = { name?: string; image?: string; imagePullPolicy?: string };
 interface RawWorkload {
   metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string; annotations?: Record<string, string>; labels?: Record<string, string> };
   spec?: {
@@ -36,13 +36,14 @@ function keep(map: Record<string, string> | undefined): Record<string, string> |
 }
 
 function images(containers: Container[] | undefined): Container[] | undefined {
-  return containers?.map((c) => ({ name: c.name, image: c.image }));
+  // The pull policy decides how a re-pushed tag is rolled (tag, or tag@digest), so it stays.
+  return containers?.map((c) => ({ name: c.name, image: c.image, ...(c.imagePullPolicy ? { imagePullPolicy: c.imagePullPolicy } : {}) }));
 }
 
 /**
  * The part of a workload the controller decides on while it waits: name, namespace, uid and
  * resourceVersion, the `keel.sh/` and `keelson.dev/` annotations and labels, each container's
- * name and image, and the replicas asked for and ready. Status, managed fields, the rest of the pod template and every
+ * name, image and pull policy, and the replicas asked for and ready. Status, managed fields, the rest of the pod template and every
  * other annotation (a `last-applied-configuration` alone is the size of the object) are dropped
  * as objects arrive: the informer cache holds ten thousand of these. A rollout reads the whole
  * object fresh from the API server before it decides.

@@ -161,8 +161,8 @@ describe('keelson daemon as a pod on a real node', function () {
       podSpec: { terminationGracePeriodSeconds: 1, serviceAccountName: 'web' },
     });
     const container = web.spec!.template.spec!.containers[0]!;
-    // The same tag rolls to a new digest: without Always the node would start its cached image.
-    container.imagePullPolicy = 'Always';
+    // No imagePullPolicy: Always. The same tag rolls to a new digest, and the node, holding the
+    // first image under that tag, starts the new one only because the rollout names the digest.
     container.env = [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

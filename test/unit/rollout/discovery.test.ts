@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { containersOf, isManaged, readWorkloadSettings } from '../../../src/rollout/index.js';
+import { pullsTagOnRestart, watchedImages } from '../../../src/rollout/plan.js';
 import { trimWorkload } from '../../../src/rollout/discovery.js';
 import type { WorkloadKind } from '../../../src/rollout/index.js';
 
@@ -50,6 +51,15 @@ describe('trimWorkload: what the informer cache keeps of a workload', () => {
     expect((deployment as { status?: unknown }).status).to.equal(undefined);
     const statefulSet = trimWorkload('StatefulSet', cases[1]!.object);
     expect((statefulSet as { status?: unknown }).status).to.deep.equal({ readyReplicas: 3 });
+  });
+
+  it('keeps each container\'s pull policy: a re-pushed tag is rolled as the tag only to containers that pull it on every start', () => {
+    const spec = {
+      containers: [{ name: 'app', image: 'registry.example/team/web:main', imagePullPolicy: 'Always' }, { name: 'cached', image: 'registry.example/team/web:main', imagePullPolicy: 'IfNotPresent' }],
+    };
+    const trimmed = trimWorkload('Deployment', { metadata, spec: { template: { spec } } });
+    const settings = readWorkloadSettings('prod/web', trimmed.metadata?.annotations, trimmed.metadata?.labels);
+    expect(watchedImages('Deployment', trimmed, settings).map((image) => [image.container, pullsTagOnRestart(image)])).to.deep.equal([['app', true], ['cached', false]]);
   });
 
   it('keeps a workload without keel metadata or containers readable', () => {
