@@ -14,6 +14,8 @@ export interface RedisLeaseOptions {
   readonly ttl?: Duration;
   /** Who we are, for logs and the status page. @default hostname-pid-random */
   readonly identity?: string;
+  /** Where the other replicas reach this one's HTTP server while it leads (`http://10.1.2.3:8080`). @default none */
+  readonly address?: string;
   readonly logger?: Logger;
 }
 
@@ -41,12 +43,14 @@ export class RedisLease implements LeaderElection {
   private callbacks: LeaderCallbacks | undefined;
   private transition: Promise<void> = Promise.resolve();
   private stopped = false;
+  private readonly address: string;
 
   constructor(options: RedisLeaseOptions) {
     this.key = options.key ?? DEFAULTS.key;
     this.ttlMs = (options.ttl ?? DEFAULTS.ttl).milliseconds;
     if (this.ttlMs < 1000) throw new RangeError('leader lease ttl must be at least 1s');
     this.identity = options.identity ?? `${process.env.HOSTNAME ?? 'keelson'}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.address = options.address ?? '';
     this.logger = (options.logger ?? silentLogger()).child({ part: 'leader', identity: this.identity });
     this.client = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: Math.min(this.ttlMs / 3, 5000) });
     this.client.on('error', (error: Error) => this.logger.warn({ error: redactSecrets(error.message) }, 'leader election: redis error'));
@@ -54,6 +58,12 @@ export class RedisLease implements LeaderElection {
 
   isLeader(): boolean {
     return this.token !== undefined && Date.now() < this.leaseUntil;
+  }
+
+  async leaderAddress(): Promise<string | undefined> {
+    const value = await this.client.get(this.key);
+    const address = value?.slice(value.indexOf(' ') + 1);
+    return value?.includes(' ') && address ? address : undefined;
   }
 
   start(callbacks: LeaderCallbacks): void {
@@ -84,7 +94,8 @@ export class RedisLease implements LeaderElection {
         if (renewed === 1) this.leaseUntil = started + this.ttlMs;
         else await this.stepDown('lease taken over');
       } else {
-        const token = randomBytes(16).toString('hex');
+        // The lease's value says where the leader is, after its random part (which no replica can guess).
+        const token = `${randomBytes(16).toString('hex')} ${this.address}`;
         const acquired = await this.client.set(this.key, token, 'PX', this.ttlMs, 'NX');
         if (acquired === 'OK' && !this.stopped) {
           const fence = await this.client.incr(`${this.key}:fence`);

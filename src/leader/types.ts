@@ -16,5 +16,7 @@ export interface LeaderElection {
   readonly identity: string;
   start(callbacks: LeaderCallbacks): void;
   isLeader(): boolean;
+  /** The HTTP address the current leader advertised, if any (none while no replica leads). */
+  leaderAddress(): Promise<string | undefined>;
   stop(): Promise<void>;
 }

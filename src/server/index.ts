@@ -14,4 +14,5 @@ export {
   type RegistryNotification, type RegistryPush, type RegistryFormat,
 } from './webhooks.js';
 export { ListenError, RequestError } from './errors.js';
+export { LeaderView } from './leader-view.js';
 export { gitWatcherSources, registryWatcherSource, approvalBookSource, watchesForPush, repositoryIdentity } from './adapters.js';

@@ -535,7 +535,8 @@ function statusOf(error: unknown): number {
   if (isKeelsonError(error)) {
     if (error.code === 'KEELSON_APPROVAL_NOT_FOUND' || error.code === 'KEELSON_RUN_NOT_FOUND') return 404;
     if (error.code === 'KEELSON_APPROVAL_CLOSED') return 409;
-    if (error.code === 'KEELSON_STORE_UNAVAILABLE') return 503;
+    // A standby replica asked to approve: another replica (the leader) can answer it.
+    if (error.code === 'KEELSON_STORE_UNAVAILABLE' || error.code === 'KEELSON_NOT_LEADER') return 503;
     return error.exitCode === 2 ? 400 : 500;
   }
   return 500;

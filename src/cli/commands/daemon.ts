@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { Duration } from '../../domain/index.js';
 import { InputError, KeelsonError, UsageError } from '../../errors.js';
@@ -9,7 +10,7 @@ import { createLogger, registerSecret, type Logger } from '../../log/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { RegistryWatcher } from '../../registry-watch/index.js';
 import { RegistryWatcherSource, RolloutController, RolloutOutcome, type RolloutResult } from '../../rollout/index.js';
-import { approvalBookSource, createServer, gitWatcherSources, recordRunFinished, registryCycleOverrunTotal, type ApprovalSource, type ServerSources } from '../../server/index.js';
+import { approvalBookSource, createServer, gitWatcherSources, LeaderView, recordRunFinished, registryCycleOverrunTotal, type ApprovalSource, type ServerSources } from '../../server/index.js';
 import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
@@ -84,10 +85,11 @@ export function registerDaemonCommand(program: Command): void {
       };
       stops.push(stopWork);
 
+      let standby: LeaderView | undefined;
       const server = createServer({
         store: setup.store,
         logger,
-        sources: leaderSources(() => work, specs.length > 0, rolloutsEnabled),
+        sources: leaderSources(() => work, specs.length > 0, rolloutsEnabled, () => standby),
         auth: { ...(token ? { token } : {}), readOnlyPublic: true },
         ...(githubSecret ? { githubWebhookSecret: githubSecret } : {}),
         ...(registryToken ? { registryWebhookToken: registryToken } : {}),
@@ -99,7 +101,8 @@ export function registerDaemonCommand(program: Command): void {
       if (flags.leaderElect) {
         // Loaded (with ioredis) by the replicas that elect a leader only.
         const { RedisLease } = await import('../../leader/index.js');
-        const lease = new RedisLease({ redisUrl: redisUrl!, logger, ...(leaseTtl ? { ttl: leaseTtl } : {}) });
+        const lease = new RedisLease({ redisUrl: redisUrl!, logger, address: advertisedAddress(listening.url, listening.port), ...(leaseTtl ? { ttl: leaseTtl } : {}) });
+        standby = new LeaderView(() => lease.leaderAddress());
         lease.start({ onStartedLeading: startWork, onStoppedLeading: stopWork });
         stops.push(() => lease.stop());
       } else {
@@ -206,32 +209,39 @@ async function notifyRollout(setup: PipelineSetup, controller: RolloutController
   });
 }
 
-/** What the server shows, read from whatever work this replica is doing now (none when it is
- * not the leader: the page still shows runs and logs from the shared store). */
-function leaderSources(current: () => DaemonWork | undefined, watches: boolean, rollouts: boolean): ServerSources {
+/** What the server shows, read from whatever work this replica is doing now. A standby replica
+ * (`standby()` gives the leader's view) shows the leader's; runs and logs come from the shared store. */
+function leaderSources(current: () => DaemonWork | undefined, watches: boolean, rollouts: boolean, standby: () => LeaderView | undefined): ServerSources {
+  /** This replica's own answer while it works, else the leader's, else (not started yet) none. */
+  const either = async <T>(own: (work: DaemonWork) => readonly T[] | Promise<readonly T[]>, path: string): Promise<readonly T[]> => {
+    const work = current();
+    if (work) return own(work);
+    const view = standby();
+    return view ? view.list<T>(path) : [];
+  };
   const sources: { -readonly [K in keyof ServerSources]: ServerSources[K] } = {
     registry: {
-      jobs: () => current()?.registryWatcher.status() ?? [],
+      jobs: () => either((work) => work.registryWatcher.status(), '/api/registry'),
       checkNow: async (repository) => current()?.registryWatcher.checkNow(repository),
     },
   };
   if (rollouts) {
-    sources.workloads = { workloads: () => current()?.controller?.workloads() ?? [] };
-    sources.dependencies = { dependencies: () => current()?.dependencies?.dependencies() ?? [] };
+    sources.workloads = { workloads: () => either((work) => work.controller?.workloads() ?? [], '/api/workloads') };
+    sources.dependencies = { dependencies: () => either((work) => work.dependencies?.dependencies() ?? [], '/api/dependencies') };
     const approvals = (): ApprovalSource => {
       const controller = current()?.controller;
       if (!controller) throw new NotLeaderError();
       return approvalBookSource(controller.approvals);
     };
     sources.approvals = {
-      pending: async () => current()?.controller ? approvals().pending() : [],
+      pending: () => either((work) => work.controller ? approvalBookSource(work.controller.approvals).pending() : [], '/api/approvals'),
       approve: (id, by) => approvals().approve(id, by),
       reject: (id, by) => approvals().reject(id, by),
     };
   }
   if (watches) {
     sources.watches = {
-      watches: () => current()?.gitWatcher?.status() ?? [],
+      watches: () => either((work) => work.gitWatcher?.status() ?? [], '/api/watches'),
       checkNow: (key) => current()?.gitWatcher?.pollOnce(key),
     };
     sources.gitPush = {
@@ -242,6 +252,16 @@ function leaderSources(current: () => DaemonWork | undefined, watches: boolean, 
     };
   }
   return sources;
+}
+
+/**
+ * Where the other replicas reach this one: the pod's IP (POD_IP, from the downward API) in a
+ * cluster, else the address it listens on, with the host name for a wildcard address.
+ */
+function advertisedAddress(listeningUrl: string, port: number): string {
+  const podIp = process.env.POD_IP;
+  if (podIp) return `http://${podIp.includes(':') ? `[${podIp}]` : podIp}:${port}`;
+  return listeningUrl.replace(/^http:\/\/(0\.0\.0\.0|\[::\])(?=:)/, `http://${hostname()}`);
 }
 
 /** Approving on a replica that is not the leader: the client should retry on another. */

@@ -8,6 +8,7 @@ import { CLI_ENTRY, REPO_ROOT } from '../../support/cli.js';
 import { cleanupRepos, commitFile, makeRepo } from '../../support/git.js';
 import { startRedis, type RunningRedis } from '../../support/redis.js';
 import { until } from '../../support/wait.js';
+import { startDaemon as startServingDaemon, stopAllDaemons, type DaemonProcess } from '../daemon/daemon-process.js';
 
 async function lines(file: string): Promise<string[]> {
   return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean);
@@ -27,6 +28,7 @@ describe('two daemon replicas with leader election', function () {
     store = await RedisStore.connect({ url: redis.url });
   });
   after(async () => {
+    await stopAllDaemons();
     for (const daemon of daemons) if (daemon.exitCode === null) daemon.kill('SIGKILL');
     for (const pid of await lines(path.join(scratch, 'steps'))) {
       try { process.kill(-Number(pid), 'SIGKILL'); } catch { /* gone */ }
@@ -107,5 +109,36 @@ describe('two daemon replicas with leader election', function () {
     follower.kill('SIGTERM');
     const code = await new Promise((r) => follower.once('exit', r));
     expect(code, 'a graceful stop').to.equal(0);
+  });
+
+  it("shows the leader's watches and registry jobs on the standby replica's page and API, and its own once it leads", async () => {
+    const repo = await makeRepo();
+    await commitFile(repo, 'a.txt', 'one');
+    const config = path.join(scratch, 'standby.yaml');
+    await writeFile(config, [`watches: ['${repo}^main']`, 'steps: [ "true" ]', "schedule: '@every 1s'", ''].join('\n'));
+    const args = ['--config', config, '--redis', redis!.url, '--leader-elect', '--lease-ttl', '2s', '--no-rollouts'];
+    const replicas = [await startServingDaemon(args), await startServingDaemon(args)];
+    const leads = (replica: DaemonProcess): boolean => replica.logs.some((line) => line.msg === 'became leader');
+    const leader = await until(async () => replicas.find(leads), 'one replica to lead');
+    const standby = replicas.find((replica) => replica !== leader)!;
+    const get = async (replica: DaemonProcess, path: string): Promise<Array<{ key: string; lastCheckAt?: string }>> => {
+      const response = await fetch(`${replica.url}${path}`);
+      expect(response.status, `${path} on ${replica.url}`).to.equal(200);
+      return (await response.json()) as Array<{ key: string }>;
+    };
+    const watched = await until(async () => {
+      const watches = await get(leader, '/api/watches');
+      return watches.length > 0 ? watches : undefined;
+    }, 'the leader to list its watch');
+    expect((await get(standby, '/api/watches')).map((w) => w.key)).to.deep.equal(watched.map((w) => w.key));
+    expect(await get(standby, '/api/registry')).to.deep.equal(await get(leader, '/api/registry'));
+    const page = (await (await fetch(standby.url)).text()).replaceAll('<wbr>', '');
+    expect(page).to.include(repo).and.not.include('on standby');
+
+    // The leader goes: the standby takes over and answers from its own work.
+    expect((await leader.stop('SIGTERM')).code).to.equal(0);
+    await until(async () => leads(standby) || undefined, 'the standby to lead');
+    await until(async () => ((await get(standby, '/api/watches')).length > 0 ? true : undefined), 'the new leader to list its watch');
+    await standby.stop('SIGTERM');
   });
 });
