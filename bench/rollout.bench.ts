@@ -109,14 +109,14 @@ async function processStats(pid: number): Promise<{ rss: number; hwm: number; cp
   return { rss: kib('VmRSS'), hwm: kib('VmHWM'), cpu: (Number(stat[11]) + Number(stat[12])) / 100 };
 }
 
-/** CPU seconds per thread name (main `node`, V8's GC workers, libuv's pool...) of a process, from /proc. */
+/** CPU seconds of a process's main thread (JavaScript) and of its other threads together (V8's GC workers, libuv's pool), from /proc. */
 async function threadCpu(pid: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
     const stat = await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => '');
-    const name = /\((.*)\)/.exec(stat)?.[1] ?? '?';
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    const name = task === String(pid) ? 'main thread' : 'other threads';
     if (Number.isFinite(seconds)) out.set(name, (out.get(name) ?? 0) + seconds);
   }
   return out;

@@ -142,7 +142,7 @@ export class RolloutController {
     this.logger = (options.logger ?? silentLogger()).child({ part: 'rollout' });
     this.now = options.now ?? DEFAULTS.now;
     this.limiter = new Limiter(options.concurrency ?? DEFAULTS.concurrency);
-    this.events = new EventQueue(this.logger);
+    this.events = new EventQueue(this.logger, { quiet: () => this.limiter.whenIdle() });
     if (options.resolveDigest) this.digests = new DigestMemo(options.resolveDigest);
   }
 

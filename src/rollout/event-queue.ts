@@ -14,13 +14,21 @@ export interface EventQueueOptions {
   readonly onLost?: (reason: 'queue_full' | 'failed') => void;
   /** A dropped or failed event is logged at most this often (with how many since). @default 30s */
   readonly logIntervalMs?: number;
+  /**
+   * Resolves when more urgent work on the API server is done (the patches of a burst of
+   * rollouts): an Event waits for it, at most `maxYieldMs`. @default none
+   */
+  readonly quiet?: () => Promise<void>;
+  /** The longest an Event waits for `quiet`. @default 2000 */
+  readonly maxYieldMs?: number;
 }
 
-const DEFAULTS = { concurrency: 4, capacity: 2000, logIntervalMs: 30_000 };
+const DEFAULTS = { concurrency: 4, capacity: 2000, logIntervalMs: 30_000, maxYieldMs: 2000 };
 
 /**
  * Sends the Events that follow a rollout off its critical path: the patch is done and recorded
- * when its Event is queued, and the next rollout does not wait for it. Bounded: a queue full of
+ * when its Event is queued, the next rollout does not wait for it, and (given `quiet`) the
+ * Events of a burst wait for its patches rather than compete with them at the API server. Bounded: a queue full of
  * Events (the API server slow or down while a thousand workloads roll) drops the newest, and every
  * Event not sent — dropped or refused — is counted and logged, never lost silently.
  */
@@ -49,7 +57,10 @@ export class EventQueue {
       this.note('queue_full', what);
       return;
     }
-    const sent = this.limiter.run(send).then(
+    const sent = this.limiter.run(async () => {
+      await this.yieldToPatches();
+      return send();
+    }).then(
       (ok) => { if (!ok) this.note('failed', what); },
       (error: unknown) => this.note('failed', what, error),
     );
@@ -60,6 +71,15 @@ export class EventQueue {
   /** Waits for the Events queued so far (stopping: they are sent, not dropped). */
   async drain(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Events are a courtesy: the patches of a burst go to the API server first. */
+  private async yieldToPatches(): Promise<void> {
+    const quiet = this.options.quiet;
+    if (!quiet) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([quiet(), new Promise<void>((resolve) => { timer = setTimeout(resolve, this.options.maxYieldMs ?? DEFAULTS.maxYieldMs); })]);
+    clearTimeout(timer);
   }
 
   private note(reason: 'queue_full' | 'failed', what: { workload: string; reason: string }, error?: unknown): void {

@@ -6,6 +6,7 @@
 export class Limiter {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
+  private idleWaiters: Array<() => void> = [];
 
   constructor(readonly concurrency: number) {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new TypeError(`Limiter: concurrency must be a whole number >= 1, got ${concurrency}`);
@@ -21,6 +22,12 @@ export class Limiter {
     return this.waiting.length;
   }
 
+  /** Resolves when no work runs or waits (at once when none does). */
+  whenIdle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Runs `work` when a place is free; settles as it does. */
   async run<T>(work: () => Promise<T>): Promise<T> {
     // A place freed while others wait is handed over directly, so newcomers cannot jump the line.
@@ -31,7 +38,11 @@ export class Limiter {
     } finally {
       const next = this.waiting.shift();
       if (next) next();
-      else this.running -= 1;
+      else if (--this.running === 0) {
+        const idle = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const resolve of idle) resolve();
+      }
     }
   }
 }

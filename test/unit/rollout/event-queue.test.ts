@@ -52,6 +52,24 @@ describe('EventQueue', () => {
     expect(warnings.at(-1)).to.include({ workload: 'ns/deployment/d', err: '503: unavailable' });
   });
 
+  it('holds events back while the patches of a burst run, and at most maxYieldMs', async () => {
+    let quiet!: () => void;
+    const patchesDone = new Promise<void>((resolve) => { quiet = resolve; });
+    const queue = new EventQueue(silentLogger(), { quiet: () => patchesDone });
+    const sent: string[] = [];
+    queue.add({ workload: 'ns/deployment/a', reason: 'ImageUpdated' }, async () => { sent.push('a'); return true; });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(sent).to.deep.equal([]);
+    quiet();
+    await queue.drain();
+    expect(sent).to.deep.equal(['a']);
+
+    const never = new EventQueue(silentLogger(), { quiet: () => new Promise<void>(() => undefined), maxYieldMs: 10 });
+    never.add({ workload: 'ns/deployment/b', reason: 'ImageUpdated' }, async () => { sent.push('b'); return true; });
+    await never.drain();
+    expect(sent).to.deep.equal(['a', 'b']);
+  });
+
   it('logs lost events at most once per interval, with the count since the last line', async () => {
     const { logger, warnings } = recordingLogger();
     const queue = new EventQueue(logger, { logIntervalMs: 60_000 });

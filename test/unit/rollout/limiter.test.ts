@@ -57,6 +57,25 @@ describe('Limiter', () => {
     expect(limiter.active).to.equal(0);
   });
 
+  it('tells when it is idle: at once when nothing runs, else when the last piece (and all waiting) is done', async () => {
+    const limiter = new Limiter(1);
+    let idle = false;
+    await limiter.whenIdle();
+    const a = gate();
+    const b = gate();
+    const first = limiter.run(() => a.promise);
+    const second = limiter.run(() => b.promise);
+    void limiter.whenIdle().then(() => { idle = true; });
+    a.open();
+    await first;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(idle).to.equal(false);
+    b.open();
+    await second;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(idle).to.equal(true);
+  });
+
   it('refuses a concurrency below one', () => {
     expect(() => new Limiter(0)).to.throw(TypeError, /concurrency/);
     expect(() => new Limiter(1.5)).to.throw(TypeError, /concurrency/);
