@@ -9,7 +9,8 @@ import type { ImageEventSource, ImageUpdate, WorkloadImageTarget } from './types
  * becomes an ImageUpdate. A target the watcher refuses is logged and left out; the others go on.
  */
 export class RegistryWatcherSource implements ImageEventSource {
-  private readonly known = new Set<string>();
+  /** The targets handed to the watcher, by id, as last handed */
+  private readonly known = new Map<string, WorkloadImageTarget>();
   /** Parsed once per distinct text: ten thousand workloads share a handful of schedules. */
   private readonly schedules = new Map<string, Schedule>();
   private readonly logger: Logger;
@@ -18,9 +19,20 @@ export class RegistryWatcherSource implements ImageEventSource {
     this.logger = (logger ?? silentLogger()).child({ part: 'rollout-source' });
   }
 
+  /**
+   * Hands the watcher the targets that are new or changed and removes those that are gone. The
+   * controller calls this with every target after each change of a workload: during a rollout of
+   * a hundred Deployments among ten thousand, re-adding the unchanged ones each time was ten
+   * thousand new objects per call for the collector (the daemon's peak RSS).
+   */
   setTargets(targets: readonly WorkloadImageTarget[]): void {
-    const next = new Set<string>();
+    const next = new Map<string, WorkloadImageTarget>();
     for (const target of targets) {
+      const previous = this.known.get(target.id);
+      if (previous && sameTarget(previous, target)) {
+        next.set(target.id, previous);
+        continue;
+      }
       try {
         this.watcher.addTarget({
           id: target.id,
@@ -32,14 +44,14 @@ export class RegistryWatcherSource implements ImageEventSource {
           matchPreRelease: target.matchPreRelease,
           schedule: this.schedule(target),
         });
-        next.add(target.id);
+        next.set(target.id, target);
       } catch (error) {
         this.logger.error({ target: target.id, err: messageOf(error) }, 'target not watched');
       }
     }
-    for (const id of this.known) if (!next.has(id)) this.watcher.removeTarget(id);
+    for (const id of this.known.keys()) if (!next.has(id)) this.watcher.removeTarget(id);
     this.known.clear();
-    for (const id of next) this.known.add(id);
+    for (const [id, target] of next) this.known.set(id, target);
   }
 
   private schedule(target: WorkloadImageTarget): Schedule {
@@ -61,4 +73,10 @@ export class RegistryWatcherSource implements ImageEventSource {
       seenAt: new Date().toISOString(),
     }));
   }
+}
+
+/** The policy is the workload's parsed settings: the same object while its annotations stay. */
+function sameTarget(a: WorkloadImageTarget, b: WorkloadImageTarget): boolean {
+  return a.repository === b.repository && a.current === b.current && a.currentDigest === b.currentDigest && a.policy === b.policy
+    && a.matchTag === b.matchTag && a.matchPreRelease === b.matchPreRelease && a.schedule === b.schedule;
 }
