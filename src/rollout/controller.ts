@@ -80,6 +80,11 @@ export function latestUpdatesKey(repository: string): string {
   return `rollout-latest:${repository}`;
 }
 
+/** How long workload changes are gathered before the registry targets are rebuilt. */
+const TARGETS_COALESCE_MS = 50;
+/** The targets are rebuilt at most this often. */
+const TARGETS_MIN_INTERVAL_MS = 1000;
+
 /** Updates kept per repository: one per tag, the most recent tags. */
 const LATEST_PER_REPOSITORY = 20;
 
@@ -131,6 +136,8 @@ export class RolloutController {
   private unsubscribe: (() => void) | undefined;
   private approvalTimer: NodeJS.Timeout | undefined;
   private targetsTimer: NodeJS.Timeout | undefined;
+  /** When the targets were last handed to the source */
+  private targetsPublishedAt = 0;
   private stopping = false;
 
   constructor(private readonly options: RolloutControllerOptions) {
@@ -499,11 +506,15 @@ export class RolloutController {
   private publishTargets(): void {
     const source = this.options.source;
     if (!source || this.stopping || this.targetsTimer) return;
-    // Coalesces the burst of the initial list (and of a rollout touching many workloads) into one call.
+    // Coalesces the burst of the initial list into one call, and a rollout touching many
+    // workloads into one call a second: each call builds every target anew, and at ten thousand
+    // workloads one every 50 ms held ~70 MiB of garbage at a time.
+    const delay = Math.max(TARGETS_COALESCE_MS, this.targetsPublishedAt + TARGETS_MIN_INTERVAL_MS - Date.now());
     this.targetsTimer = setTimeout(() => {
       this.targetsTimer = undefined;
+      this.targetsPublishedAt = Date.now();
       Promise.resolve(source.setTargets(this.watchTargets())).catch((error: unknown) => this.logger.error({ err: messageOf(error) }, 'setting registry targets failed'));
-    }, 50);
+    }, delay);
   }
 
   private scheduleRecheck(key: string, at: Date | undefined): void {
