@@ -3,12 +3,19 @@
  * server with real client libraries, and those two as dependencies scaled to 0 (Deployments with
  * readiness probes and Services), from the images of `ensure-images.sh deps`.
  */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { AppsV1Api, CoreV1Api, V1ClusterRole } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { REPO_ROOT } from './cli.js';
+import { CLI_ENTRY, REPO_ROOT } from './cli.js';
+import { tempDir } from './git.js';
+import { addLayer } from './image-layer.js';
 import { NODE_REGISTRY } from './real-node.js';
+
+const execFileAsync = promisify(execFile);
 
 /**
  * The test step, an ES module run by node where `amqplib` and `@aws-sdk/client-s3` resolve (the
@@ -65,6 +72,9 @@ export async function createDependency(apps: AppsV1Api, core: CoreV1Api, namespa
         template: {
           metadata: { labels: { app: name, role: 'dependency' } },
           spec: {
+            // A test dependency holds nothing worth a graceful stop, and these images do not end
+            // promptly on SIGTERM: without this each scale-down waits out the default 30 s.
+            terminationGracePeriodSeconds: 1,
             containers: [{
               name, image, ports: [{ name: port.name, containerPort: port.port }],
               readinessProbe: { ...probe, periodSeconds: 1, failureThreshold: 1 },
@@ -88,4 +98,23 @@ export function clusterRole(name: string): V1ClusterRole {
   return parseAllDocuments(readFileSync(join(REPO_ROOT, 'manifests/rbac.yaml'), 'utf8'))
     .map((doc) => doc.toJS() as V1ClusterRole & { kind?: string })
     .find((doc) => doc.kind === 'ClusterRole' && doc.metadata?.name === name)!;
+}
+
+/**
+ * ci-node (from ensure-images.sh ci: node, keelson's production dependencies in /app, the test
+ * step's client libraries in /ci) plus this checkout's keelson (`npm pack`) in /app as one more
+ * layer, pushed as `target` (repository:tag) to the registry at `registryHost`; resolves to its
+ * digest. The registry needs ci-node, i.e. a cluster started with `images: ['ci']`.
+ */
+export async function pushCiKeelsonImage(registryHost: string, target: string): Promise<string> {
+  // The image runs the compiled CLI: build when dist/ is older than the sources.
+  if (CLI_ENTRY[0] !== join(REPO_ROOT, 'dist/cli/main.js')) await execFileAsync('npm', ['run', 'build'], { cwd: REPO_ROOT });
+  const work = await tempDir('keelson-ci-image-');
+  const { stdout } = await execFileAsync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: REPO_ROOT });
+  const stage = join(work, 'stage');
+  await mkdir(join(stage, 'app'), { recursive: true });
+  await execFileAsync('tar', ['-xzf', join(work, stdout.trim().split('\n').pop()!), '-C', join(stage, 'app'), '--strip-components=1']);
+  const digest = await addLayer(registryHost, 'keelson-test/ci-node:20', target, stage);
+  await rm(work, { recursive: true, force: true });
+  return digest;
 }

@@ -123,7 +123,8 @@ export function lastLineOf(script: string, args: readonly string[] = []): Promis
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // close, not exit: output can still be in the pipe when the exit is seen
+    child.on('close', (code) => {
       const line = out.trim().split('\n').pop() ?? '';
       if (code !== 0 || !line) reject(new Error(`${script} exited with ${code}: ${out.trim()}`));
       else resolve(line);

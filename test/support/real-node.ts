@@ -92,6 +92,11 @@ export interface RealNodeCluster {
   readonly registryHost: string;
   /** Command prefix that runs a command inside the cluster's network namespace. */
   inNetns(command: readonly string[]): string[];
+  /**
+   * Pulls images into the node's containerd now, through the mirrors the kubelet uses (names as
+   * pods write them), so pods that need them later start without waiting for the pull.
+   */
+  pull(images: readonly string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -191,7 +196,16 @@ export async function startRealNodeCluster(options: StartRealNodeOptions = {}): 
     await startKubeProxy(dir, binDir, cluster.innerKubeconfigPath, inNode);
     const c = cluster;
     await eventually(() => c.kubectl(['wait', '--for=condition=Ready', `node/${REAL_NODE_NAME}`, '--timeout=5s']), 120_000);
-    return { cluster, dir, netns: name, registryHost, inNetns, stop };
+    const pull = async (refs: readonly string[]): Promise<void> => {
+      const containerd = join(dir, 'containerd');
+      // one at a time: unpacking is CPU-bound, and each finished pull helps the next pod
+      for (const ref of refs) {
+        const [file, ...args] = inNetns(['ctr', '--address', join(containerd, 'containerd.sock'), '--namespace', 'k8s.io',
+          'images', 'pull', '--hosts-dir', join(containerd, 'certs.d'), ref]);
+        await execFileAsync(file!, args, { maxBuffer: 64 * 1024 * 1024 });
+      }
+    };
+    return { cluster, dir, netns: name, registryHost, inNetns, pull, stop };
   } catch (error) {
     const logs = await logTails(dir);
     await stop();

@@ -8,7 +8,7 @@ import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client
 import { eventually } from '../../support/cluster.js';
 import { REPO_ROOT } from '../../support/cli.js';
 import { cleanupRepos, commitFile, git, makeRepo, tempDir } from '../../support/git.js';
-import { createRabbitmqAndS3, TEST_STEP } from '../../support/ci-deps.js';
+import { createRabbitmqAndS3, pushCiKeelsonImage, RABBITMQ_IMAGE, S3_IMAGE, TEST_STEP } from '../../support/ci-deps.js';
 import {
   buildKeelsonImage, leftovers, NODE_IP, NODE_REGISTRY, NODE_REGISTRY_CONFIG, startRealNodeCluster, type RealNodeCluster,
 } from '../../support/real-node.js';
@@ -17,6 +17,8 @@ import { deploymentBody } from '../../support/kube.js';
 const execFileAsync = promisify(execFile);
 
 const RELEASE = `${NODE_REGISTRY}/release/web`;
+/** The app's base: ci-node plus this checkout's keelson, pushed by the test. */
+const APP_BASE = 'keelson-test/ci-keelson:test';
 const WEB = 'apps/deployment/web';
 
 /** The app's test and release steps, run by `keelson ci` in the rolled Deployment's own pod. */
@@ -44,22 +46,19 @@ const ENTRYPOINT = [
   "trap - TERM INT",
   'echo "keelson ci exited with $status"',
   '[ "$status" -eq 0 ] || exit "$status"',
-  'cat /message.txt',
+  'cat /ci/step/message.txt',
   'exec sleep infinity',
   '',
 ].join('\n');
 
 /**
- * The second commit's Dockerfile: the app image contains keelson (FROM the image the test built
- * from the project's Dockerfile), the test step's client libraries (from ci-node) and its steps.
+ * The second commit's Dockerfile: the app image contains keelson of this checkout with its
+ * dependencies and the test step's client libraries (all in one base, so the builder Job pulls
+ * one image into its vfs store and copies its tree once per layer), and the commit's files.
  */
 const CI_DOCKERFILE = [
-  `FROM ${NODE_REGISTRY}/keelson-test/ci-node:20 AS clients`,
-  `FROM ${NODE_REGISTRY}/keelson/keelson:test`,
-  'COPY --from=clients /ci /ci',
-  'COPY ci/ /ci/step/',
-  'COPY message.txt /message.txt',
-  'ENV AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING=1',
+  `FROM ${NODE_REGISTRY}/${APP_BASE}`,
+  'COPY . /ci/step/',
   'ENTRYPOINT ["sh", "/ci/step/entrypoint.sh"]',
   'CMD []',
   '',
@@ -90,7 +89,12 @@ describe('keelson daemon as a pod on a real node', function () {
     const kc = node.cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
-    const { image } = await buildKeelsonImage(node);
+    const appBase = pushCiKeelsonImage(node.registryHost, APP_BASE);
+    // What the builder Job, the app's pods and its dependencies run, pulled onto the node while
+    // keelson's image builds (the dependencies are still scaled from 0 and waited for by readiness).
+    const pulled = appBase.then(() => node.pull(['quay.io/buildah/stable:v1.38', `${NODE_REGISTRY}/${APP_BASE}`, RABBITMQ_IMAGE, S3_IMAGE]));
+    pulled.catch(() => undefined); // awaited below; until then a failure must not go unhandled
+    const [{ image }] = await Promise.all([buildKeelsonImage(node), appBase]);
 
     // The watched repository, served inside the cluster's network.
     repo = await makeRepo();
@@ -121,6 +125,7 @@ describe('keelson daemon as a pod on a real node', function () {
     await createRabbitmqAndS3(apps, core, 'apps');
 
     await node.cluster.kubectl(['-n', 'keelson', 'rollout', 'status', 'deployment/keelson', '--timeout=180s']);
+    await pulled;
     const ip = (await core.readNamespacedService({ name: 'keelson', namespace: 'keelson' })).spec?.clusterIP;
     service = `http://${ip}:8080`;
   });
@@ -174,11 +179,10 @@ describe('keelson daemon as a pod on a real node', function () {
     const oldPods = await podNames('apps', 'app=web');
 
     // The second commit: an app image with keelson in it, whose pod tests and releases itself.
-    await mkdir(join(repo, 'ci'));
-    await writeFile(join(repo, 'ci', 'test.mjs'), TEST_STEP);
-    await writeFile(join(repo, 'ci', 'test-and-release.sh'), TEST_AND_RELEASE);
-    await writeFile(join(repo, 'ci', 'entrypoint.sh'), ENTRYPOINT);
-    await writeFile(join(repo, 'ci', 'registry.yaml'), NODE_REGISTRY_CONFIG);
+    await writeFile(join(repo, 'test.mjs'), TEST_STEP);
+    await writeFile(join(repo, 'test-and-release.sh'), TEST_AND_RELEASE);
+    await writeFile(join(repo, 'entrypoint.sh'), ENTRYPOINT);
+    await writeFile(join(repo, 'registry.yaml'), NODE_REGISTRY_CONFIG);
     await writeFile(join(repo, 'message.txt'), `${marker}\n`);
     await writeFile(join(repo, 'Dockerfile'), CI_DOCKERFILE);
     await git(repo, 'add', '-A');
@@ -316,7 +320,8 @@ function section(page: string, id: string, closing = '</dd>'): string {
 
 function kustomization(manifests: string, image: string): string {
   const config = {
-    watches: [{ repo: `git://${NODE_IP}:9418/app.git^main`, schedule: '@every 2s' }],
+    watches: [`git://${NODE_IP}:9418/app.git^main`],
+    schedule: '@every 2s',
     executor: 'kubernetes',
     registry: NODE_REGISTRY,
     registryConfig: '/etc/keelson/registry.yaml',

@@ -1,17 +1,10 @@
-import { execFile } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
-import { clusterRole, createDependency, createRabbitmqAndS3, S3_IMAGE, TEST_STEP } from '../../support/ci-deps.js';
-import { CLI_ENTRY, REPO_ROOT } from '../../support/cli.js';
+import { clusterRole, createDependency, createRabbitmqAndS3, pushCiKeelsonImage, RABBITMQ_IMAGE, S3_IMAGE, TEST_STEP } from '../../support/ci-deps.js';
 import { eventually } from '../../support/cluster.js';
-import { tempDir, cleanupRepos } from '../../support/git.js';
-import { addLayer } from '../../support/image-layer.js';
+import { cleanupRepos } from '../../support/git.js';
 import { leftovers, NODE_REGISTRY, NODE_REGISTRY_CONFIG, REAL_NODE_NAME, startRealNodeCluster, type RealNodeCluster } from '../../support/real-node.js';
 
-const execFileAsync = promisify(execFile);
 const NS = 'ci-real';
 const RELEASE = `${NODE_REGISTRY}/release/app`;
 
@@ -38,7 +31,11 @@ describe('keelson ci on a real node when it does not pass: RabbitMQ and S3 scale
     const kc = node.cluster.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
-    image = `${NODE_REGISTRY}/team/app@${await pushKeelsonImage(node.registryHost)}`;
+    // The dependencies' images pulled onto the node while the rest is set up (they are still
+    // scaled from 0 and waited for by their readiness probes), then the image under test.
+    const pulled = node.pull([RABBITMQ_IMAGE, S3_IMAGE]);
+    pulled.catch(() => undefined); // awaited below; until then a failure must not go unhandled
+    image = `${NODE_REGISTRY}/team/app@${await pushCiKeelsonImage(node.registryHost, 'team/app:ci')}`;
 
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await eventually(() => core.readNamespacedServiceAccount({ name: 'default', namespace: NS }));
@@ -78,6 +75,8 @@ describe('keelson ci on a real node when it does not pass: RabbitMQ and S3 scale
         },
       },
     });
+    await pulled;
+    await node.pull([image]);
   });
 
   after(async function () {
@@ -184,17 +183,3 @@ describe('keelson ci on a real node when it does not pass: RabbitMQ and S3 scale
     }, 240_000);
   }
 });
-
-/** ci-node (from ensure-images.sh ci) plus this checkout's `npm pack` in /app, as team/app:ci; resolves to its digest. */
-async function pushKeelsonImage(registryHost: string): Promise<string> {
-  // The image runs the compiled CLI: build when dist/ is older than the sources.
-  if (CLI_ENTRY[0] !== join(REPO_ROOT, 'dist/cli/main.js')) await execFileAsync('npm', ['run', 'build'], { cwd: REPO_ROOT });
-  const work = await tempDir('keelson-ci-image-');
-  const { stdout } = await execFileAsync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: REPO_ROOT });
-  const stage = join(work, 'stage');
-  await mkdir(join(stage, 'app'), { recursive: true });
-  await execFileAsync('tar', ['-xzf', join(work, stdout.trim().split('\n').pop()!), '-C', join(stage, 'app'), '--strip-components=1']);
-  const digest = await addLayer(registryHost, 'keelson-test/ci-node:20', 'team/app:ci', stage);
-  await rm(work, { recursive: true, force: true });
-  return digest;
-}
