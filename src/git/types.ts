@@ -17,6 +17,8 @@ export interface WatchSpec {
   readonly branch?: string;
   /** For people and logs: the spec as written, without credentials. */
   readonly display: string;
+  /** This watch's own poll schedule (the operator's `watches[].schedule`). @default the watcher's */
+  readonly schedule?: string;
 }
 
 /** The tip of the watched branch at one moment. */

@@ -13,7 +13,8 @@ export interface GitWatcherOptions {
   readonly trigger: PipelineTrigger;
   /** Holds the last done commit per watch under `watch:<key>`, so a restart resumes. */
   readonly state: StateStore;
-  /** `@every 30s`, a duration, or a cron expression. @default '@every 30s' */
+  /** `@every 30s`, a duration, or a cron expression, for every watch that names none of its own
+   * (WatchSpec.schedule). @default '@every 30s' */
   readonly schedule?: string;
   /** Random delay added to each tick, as a fraction of the interval, so that many watchers do
    * not poll one server in step. @default 0.1 */
@@ -79,6 +80,8 @@ interface Run {
 
 interface Watch {
   readonly spec: WatchSpec;
+  /** Its own schedule, or the watcher's */
+  readonly schedule: Schedule;
   readonly reader: HeadReader;
   readonly log: Logger;
   loaded: boolean;
@@ -147,13 +150,14 @@ export class GitWatcher {
     this.skippedLimit = options.skippedLimit ?? DEFAULTS.skippedLimit;
     this.log = options.logger ?? silentLogger();
     const readerFor = options.headReader ?? createHeadReader;
+    this.schedule = parseSchedule(options.schedule ?? DEFAULTS.schedule);
     const seen = new Set<string>();
     this.watches = options.watches.map((spec) => {
       if (seen.has(spec.key)) throw new InputError(spec.display, 'is watched twice');
       seen.add(spec.key);
-      return { spec, reader: readerFor(spec), log: this.log.child({ watch: spec.display }), loaded: false, skipped: [], failures: 0 };
+      const schedule = spec.schedule === undefined ? this.schedule : parseSchedule(spec.schedule, `${spec.display}: schedule`);
+      return { spec, schedule, reader: readerFor(spec), log: this.log.child({ watch: spec.display }), loaded: false, skipped: [], failures: 0 };
     });
-    this.schedule = parseSchedule(options.schedule ?? DEFAULTS.schedule);
   }
 
   /** Polls every watch now, then on the schedule. */
@@ -207,7 +211,7 @@ export class GitWatcher {
       for (const watch of this.watches) clearTimeout(watch.timer);
     }
     await this.idle();
-    this.schedule.dispose();
+    for (const schedule of new Set([this.schedule, ...this.watches.map((w) => w.schedule)])) schedule.dispose();
     if (this.started) this.log.info('git watcher stopped');
   }
 
@@ -221,18 +225,19 @@ export class GitWatcher {
       skipped: [...w.skipped],
       failures: w.failures,
       lastError: w.lastError,
-      backoffMs: backoffMs(w.failures, this.schedule.intervalMs(), this.maxBackoffMs),
-      schedule: this.schedule.text,
+      backoffMs: backoffMs(w.failures, w.schedule.intervalMs(), this.maxBackoffMs),
+      schedule: w.schedule.text,
       ...(w.timer && w.nextAt !== undefined ? { nextCheckAt: new Date(w.nextAt).toISOString() } : {}),
     }));
   }
 
   private scheduleNext(watch: Watch): void {
     if (this.abort.signal.aborted) return;
-    const interval = this.schedule.intervalMs();
+    const { schedule } = watch;
+    const interval = schedule.intervalMs();
     const jitterCap = this.jitter * interval;
-    const jitter = this.random() * (this.schedule.kind === 'cron' ? Math.min(jitterCap, this.maxCronJitterMs) : jitterCap);
-    const delay = Math.max(this.schedule.nextDelayMs() + jitter, backoffMs(watch.failures, interval, this.maxBackoffMs));
+    const jitter = this.random() * (schedule.kind === 'cron' ? Math.min(jitterCap, this.maxCronJitterMs) : jitterCap);
+    const delay = Math.max(schedule.nextDelayMs() + jitter, backoffMs(watch.failures, interval, this.maxBackoffMs));
     watch.nextAt = Date.now() + delay;
     watch.timer = setTimeout(() => {
       watch.timer = undefined;
@@ -261,7 +266,7 @@ export class GitWatcher {
       if (signal.aborted) return false;
       watch.failures += 1;
       watch.lastError = messageOf(error);
-      const retryInMs = backoffMs(watch.failures, this.schedule.intervalMs(), this.maxBackoffMs);
+      const retryInMs = backoffMs(watch.failures, watch.schedule.intervalMs(), this.maxBackoffMs);
       watch.log.warn({ code: (error as { code?: unknown }).code, reason: watch.lastError, failures: watch.failures, retryInMs }, 'git poll failed');
       return false;
     }

@@ -14,7 +14,7 @@ import { approvalBookSource, createServer, gitWatcherSources, LeaderView, record
 import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type PipelineFlags, type PipelineSetup } from '../pipeline-setup.js';
 import { collect } from '../program.js';
 import { untilStopSignal } from '../signals.js';
-import { resolveWatches } from '../watches.js';
+import { configuredWatches, resolveWatches } from '../watches.js';
 
 interface DaemonFlags extends PipelineFlags {
   readonly port?: string;
@@ -57,7 +57,7 @@ export function registerDaemonCommand(program: Command): void {
     const token = await readSecretFile(flags.tokenFile, '--token-file');
     const githubSecret = await readSecretFile(flags.githubSecretFile ?? file?.server?.githubSecretFile, '--github-secret-file');
     const registryToken = await readSecretFile(flags.registryTokenFile ?? file?.server?.registryTokenFile, '--registry-token-file');
-    const specs: WatchSpec[] = (file?.watches ?? []).map((w) => parseWatchSpec(w.repo));
+    const specs: WatchSpec[] = configuredWatches(file, flags.schedule);
     const rolloutsEnabled = flags.rollouts && (file?.rollouts?.enabled ?? true);
     // The rollouts talk to the API server through the small client (kube/): client-node is
     // loaded only by a kubernetes executor or a credential plugin.

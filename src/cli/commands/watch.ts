@@ -9,7 +9,7 @@ import { addPipelineOptions, parsePort, readConfigFile, setUpPipeline, type Pipe
 import { ExitStatus } from '../program.js';
 import { Progress } from '../progress.js';
 import { untilStopSignal } from '../signals.js';
-import { resolveWatches } from '../watches.js';
+import { configuredWatches, resolveWatches } from '../watches.js';
 
 interface WatchFlags extends PipelineFlags {
   readonly schedule?: string;
@@ -38,7 +38,7 @@ export function registerWatchCommand(program: Command): void {
     let closeReader: () => Promise<void> = async () => {};
     // Everything the user gave is checked before the store is opened or anything runs.
     const file = await readConfigFile(flags);
-    const specs: WatchSpec[] = (repos.length > 0 ? repos : (file?.watches ?? []).map((w) => w.repo)).map((text) => parseWatchSpec(text));
+    const specs: WatchSpec[] = repos.length > 0 ? repos.map((text) => parseWatchSpec(text)) : configuredWatches(file, flags.schedule);
     const uiPort = flags.ui === undefined ? undefined : parsePort(flags.ui, '--ui');
     if (uiPort !== undefined && flags.once) throw new UsageError('--ui serves the status page while watch keeps running; it cannot be used with --once');
     if (specs.length === 0) {

@@ -286,6 +286,24 @@ describe('GitWatcher against real repositories', function () {
     await until(() => trigger.events.length === 2);
     expect(trigger.commits()).to.deep.equal([first, second]);
   });
+
+  it("polls a watch that names its own schedule on that one, the others on the watcher's", async () => {
+    const [fast, slow] = [await makeRepo({ bare: true }), await makeRepo({ bare: true })];
+    await commitFile(fast, 'v', '1');
+    await commitFile(slow, 'v', '1');
+    const trigger = new RecordingTrigger();
+    const fastSpec = { ...parseWatchSpec(fileUrl(fast)), schedule: '@every 1s' };
+    const slowSpec = parseWatchSpec(fileUrl(slow));
+    const w = watcher({ watches: [fastSpec, slowSpec], trigger, schedule: '@every 1h' });
+    w.start();
+    await until(() => trigger.events.length === 2);
+    expect(w.status().map((s) => s.schedule)).to.deep.equal(['@every 1s', '@every 1h']);
+    const second = await commitFile(fast, 'v', '2');
+    await commitFile(slow, 'v', '2');
+    await until(() => trigger.commits().includes(second));
+    // The hourly one is not polled again within the test: its second commit is not seen.
+    expect(trigger.events.filter((e) => e.watch.key === slowSpec.key)).to.have.length(1);
+  });
 });
 
 /** Waits for a condition with a generous bound: correctness, not speed, is what is checked. */
