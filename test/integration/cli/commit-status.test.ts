@@ -54,7 +54,9 @@ describe('keelson watch posts commit statuses', function () {
 
   it('a status that cannot be posted is recorded, and never fails the run', async () => {
     const repo = await makeRepo();
-    const commit = await commitFile(repo, 'a.txt', 'one');
+    // Content of its own: the same tree committed within the same second is the same commit id
+    // as another test's, whose statuses the server keeps.
+    const commit = await commitFile(repo, 'a.txt', 'a status that cannot be posted');
     server.failNext(50, { status: 502 });
     const result = await runKeelson(['watch', repo, '--once', '--config', await config('exit 0')]);
     expect(result.status, result.stderr).to.equal(0);
@@ -68,7 +70,7 @@ describe('keelson watch posts commit statuses', function () {
 
   it('a failing run posts failure', async () => {
     const repo = await makeRepo();
-    const commit = await commitFile(repo, 'a.txt', 'one');
+    const commit = await commitFile(repo, 'a.txt', 'a failing run');
     const result = await runKeelson(['watch', repo, '--once', '--config', await config('exit 5')]);
     expect(result.status).to.equal(1);
     expect((server.githubStatuses.get('org/app')?.get(commit) ?? []).map((s) => s.state)).to.deep.equal(['pending', 'failure']);
