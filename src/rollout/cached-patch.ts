@@ -65,3 +65,17 @@ export async function patchFromCache<T>(
   }
   throw new RolloutPatchError(workloadKey(ref), `still conflicting after ${attempts} attempts (someone keeps changing it)`, { cause: lastConflict });
 }
+
+/**
+ * Reads the workload, lets `compute` decide on the fresh object, and applies the patch it
+ * returns (carrying the resourceVersion it was computed from); a 409 conflict reads again and
+ * recomputes, up to `attempts` times. For changes that must never be decided on the informer's copy.
+ */
+export function patchOnFreshState<T>(
+  api: Pick<WorkloadApi, 'get' | 'patch'>,
+  ref: WorkloadRef,
+  compute: (workload: KubeWorkload) => Promise<PatchDecision<T>> | PatchDecision<T>,
+  attempts = 5,
+): Promise<{ result: T; workload: KubeWorkload } | undefined> {
+  return patchFromCache(api, ref, undefined, (workload) => compute(workload), { attempts });
+}

@@ -8,10 +8,10 @@ import { CI_RESULT_ANNOTATION, CiResultAnnotation, TraceBook, type RolloutTrace 
 import { ApprovalBook, approvalStatus, describeChanges, type Approval } from './approvals.js';
 import { WorkloadDiscovery, type WorkloadListener } from './discovery.js';
 import { AnnotationError } from './errors.js';
-import { patchFromCache } from './cached-patch.js';
+import { patchFromCache, patchOnFreshState } from './cached-patch.js';
 import { DigestMemo } from './digest-memo.js';
 import { EventQueue } from './event-queue.js';
-import { apiMessage, patchOnFreshState, WorkloadApi } from './kube.js';
+import { apiMessage, WorkloadApi } from './kube.js';
 import { Limiter } from './limiter.js';
 import { HOLD_ANNOTATION, readHold } from './lease.js';
 import { buildImagePatch, containersOf, type KubeWorkload } from './patch.js';

@@ -14,7 +14,8 @@ export {
   formatLeaseSet, readHold, type LeaseSet, type HoldState,
 } from './lease.js';
 export { buildImagePatch, buildAnnotationPatch, podTemplateOf, containersOf, type KubeWorkload } from './patch.js';
-export { WorkloadApi, patchOnFreshState, statusOf, apiMessage } from './kube.js';
+export { WorkloadApi, statusOf, apiMessage } from './kube.js';
+export { patchOnFreshState } from './cached-patch.js';
 export { computeTargets } from './targets.js';
 export { digestOfImageId } from './plan.js';
 export type { WorkloadListener } from './discovery.js';

@@ -1,8 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { PatchType, statusOf, type KubeClient } from '../kube/index.js';
-import { RolloutPatchError } from './errors.js';
 import type { KubeWorkload } from './patch.js';
-import { workloadKey, type WorkloadKind, type WorkloadRef } from './types.js';
+import type { WorkloadKind, WorkloadRef } from './types.js';
 
 export { statusOf, apiMessage } from '../kube/index.js';
 
@@ -100,33 +99,3 @@ export class WorkloadApi {
   }
 }
 
-/**
- * Reads the workload, lets `compute` decide on the fresh object, and applies the patch it
- * returns (which must carry the resourceVersion it was computed from). A 409 conflict means
- * someone changed the workload in between: read again and recompute, up to `attempts` times.
- * Returns what compute returned with the patched object, or undefined when compute declined or
- * the workload is gone.
- */
-export async function patchOnFreshState<T>(
-  api: WorkloadApi,
-  ref: WorkloadRef,
-  compute: (workload: KubeWorkload) => Promise<{ patch: object; result: T; strategy?: PatchType } | undefined> | { patch: object; result: T; strategy?: PatchType } | undefined,
-  attempts = 5,
-): Promise<{ result: T; workload: KubeWorkload } | undefined> {
-  let lastConflict: unknown;
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    const current = await api.get(ref);
-    if (!current) return undefined;
-    const decision = await compute(current);
-    if (!decision) return undefined;
-    try {
-      const workload = await api.patch(ref, decision.patch, decision.strategy);
-      return { result: decision.result, workload };
-    } catch (error) {
-      if (statusOf(error) !== 409) throw error;
-      lastConflict = error;
-      await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
-    }
-  }
-  throw new RolloutPatchError(workloadKey(ref), `still conflicting after ${attempts} attempts (someone keeps changing it)`, { cause: lastConflict });
-}
