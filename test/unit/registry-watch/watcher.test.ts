@@ -5,6 +5,7 @@ import { InputError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/log/index.js';
 import { parsePolicy } from '../../../src/policy/index.js';
 import { RegistryWatcher, immediateJitter, parseSchedule, type RegistryChange, type RegistryReader, type WatchTarget } from '../../../src/registry-watch/index.js';
+import { SLOT_STEP_MS, stableJitter } from '../../../src/registry-watch/watcher.js';
 import type { StateStore } from '../../../src/store/types.js';
 
 /** The seam the watcher reads through, serving data from memory and counting requests. */
@@ -460,6 +461,30 @@ describe('RegistryWatcher', () => {
       const offsets = new Set(Object.values(inOrder).map((at) => Math.floor((Date.parse(at) - T0) / 3000)));
       expect(offsets.size).to.be.at.least(5);
       for (const at of Object.values(inOrder)) expect(Date.parse(at) - (T0 + 123)).to.be.within(0, 30_000);
+    });
+
+    it('puts jobs on whole seconds of their interval, so the checks due in one second go out together', () => {
+      const watcher = new RegistryWatcher({ reader: new MemoryReader(), now: () => T0 + 123 });
+      const many = Array.from({ length: 1000 }, (_, i) => target(`app-${i}`, { repository: repo(i), schedule: every30s }));
+      for (const t of many) watcher.addTarget(t);
+      const dueTimes = new Set(watcher.status().map((job) => Date.parse(job.nextCheckAt!)));
+      expect(watcher.status()).to.have.length(1000);
+      // 1,000 jobs share at most the 30 whole seconds of the interval, and fill most of them.
+      expect(dueTimes.size).to.be.within(25, 30);
+      for (const at of dueTimes) expect(at % 1000, new Date(at).toISOString()).to.equal(0);
+    });
+
+    it('stableJitter: whole steps in [0, spread) when the spread holds two, the exact hash below that', () => {
+      const offsets = Array.from({ length: 500 }, (_, i) => stableJitter(`127.0.0.1:5000/team/image-${i}`, 30_000));
+      for (const offset of offsets) {
+        expect(offset % SLOT_STEP_MS).to.equal(0);
+        expect(offset).to.be.within(0, 30_000 - SLOT_STEP_MS);
+      }
+      expect(new Set(offsets).size).to.equal(30);
+      expect(stableJitter('a', 30_000)).to.equal(stableJitter('a', 30_000));
+      const fine = Array.from({ length: 200 }, (_, i) => stableJitter(`image-${i}`, 1500));
+      expect(fine.some((offset) => offset % SLOT_STEP_MS !== 0), 'a 1.5 s spread is not rounded to whole seconds').to.equal(true);
+      for (const offset of fine) expect(offset).to.be.within(0, 1499);
     });
 
     it('never checks a job twice for one due time while started, however slow the registry', async function () {
