@@ -84,6 +84,12 @@ export interface StartClusterOptions {
   readonly reachApiserver?: (innerKubeconfigPath: string) => Promise<string>;
   /** Taints of the fake nodes (a real node beside them keeps the untainted default). @default none */
   readonly fakeNodeTaints?: ReadonlyArray<{ key: string; value?: string; effect: string }>;
+  /**
+   * Requests a second the controller manager may send (`--kube-api-qps`, burst twice that). At its
+   * default of 20 it needs over 15 minutes to write the ReplicaSets and status of 10,000 new
+   * Deployments; a benchmark that wants a settled cluster raises it. @default the controller manager's
+   */
+  readonly controllerManagerQps?: number;
 }
 
 export interface RunningCluster {
@@ -191,6 +197,10 @@ async function startOnce(options: StartClusterOptions): Promise<RunningCluster> 
       '--kubeconfig=',
       '--wait', '120s',
       `--extra-args=kube-apiserver=service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
+      ...(options.controllerManagerQps ? [
+        `--extra-args=kube-controller-manager=kube-api-qps=${options.controllerManagerQps}`,
+        `--extra-args=kube-controller-manager=kube-api-burst=${2 * options.controllerManagerQps}`,
+      ] : []),
       // kwok leaves nodes without the fake-node annotation (a real kubelet's) alone. Node names
       // resolve nowhere, so the API server dials nodes by address: the real node's, or 127.0.0.1
       // (in the namespace) where kwok serves the fake nodes' logs and exec.
