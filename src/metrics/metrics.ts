@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { isTerminal, type RunRecord } from '../store/index.js';
+import { PROM_CLIENT_SAMPLE_MS, registerEventLoopLag } from './event-loop.js';
 
 /**
  * keelson's Prometheus metrics, in a registry of our own (not prom-client's global one) so that
@@ -8,12 +9,8 @@ import { isTerminal, type RunRecord } from '../store/index.js';
  * `/metrics` serves the registry. Every metric is listed in the README's metrics table.
  */
 export const metricsRegistry = new Registry();
-/** How often the event-loop lag metrics take a sample, in ms. */
-export const EVENT_LOOP_SAMPLE_MS = 100;
-// The event-loop lag histogram samples with a timer; prom-client's default of every 10 ms wakes
-// an idle daemon 100 times a second, which costs more CPU than polling 1,000 images. Every
-// 100 ms still sees any stall long enough to matter.
-collectDefaultMetrics({ register: metricsRegistry, prefix: 'keelson_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+collectDefaultMetrics({ register: metricsRegistry, prefix: 'keelson_', eventLoopMonitoringPrecision: PROM_CLIENT_SAMPLE_MS });
+registerEventLoopLag(metricsRegistry, 'keelson_');
 
 /** Runs that reached a phase (count once, on the transition). */
 export const runsTotal = new Counter({
