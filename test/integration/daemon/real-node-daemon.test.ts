@@ -147,7 +147,9 @@ describe('keelson daemon as a pod on a real node', function () {
   }
 
   it('answers /healthz, /readyz, /metrics and the status page through the Service', async () => {
-    expect((await get('/healthz')).status).to.equal(200);
+    // kube-proxy programs the Service's endpoint a moment after the pod turns ready; until then
+    // the cluster IP refuses the connection.
+    await eventually(async () => expect((await get('/healthz')).status).to.equal(200), 30_000);
     await eventually(async () => expect((await get('/readyz')).status).to.equal(200), 60_000);
     expect((await get('/metrics')).body).to.match(/^# HELP keelson_/m);
     expect((await get('/')).body).to.contain('app.git');
