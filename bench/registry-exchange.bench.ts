@@ -13,11 +13,11 @@
  * On an idle VM, waking the process costs about as much as a whole exchange; the spread rows
  * pay that once or twice per request, the stepped rows once per 33.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { RegistryClient } from '../src/registry/index.js';
 import { pushImage } from '../test/support/images.js';
 import { startRegistry } from '../test/support/registry.js';
+import { copyImage, threadCpu } from './support.js';
 
 const at = process.argv.indexOf('--requests');
 const REQUESTS = at > 0 ? Number(process.argv[at + 1]) : 660;
@@ -27,41 +27,20 @@ const WARM_UP = 200;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** CPU ms of this process's main thread and of its other threads, from /proc. */
-function threadCpuMs(): { main: number; other: number } {
-  const out = { main: 0, other: 0 };
-  for (const task of readdirSync('/proc/self/task')) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = (Number(fields[11]) + Number(fields[12])) * 10;
-    if (task === String(process.pid)) out.main += ms;
-    else out.other += ms;
-  }
-  return out;
-}
-
 /** Sends `REQUESTS` requests at RATE a second, `perWake` together each time; CPU µs per request. */
 async function measure(perWake: number, one: (i: number) => Promise<unknown>): Promise<{ total: number; main: number; other: number }> {
   for (let i = 0; i < WARM_UP; i++) await one(i); // JIT-compiled before the clock starts
   const usage = process.cpuUsage();
-  const threads = threadCpuMs();
+  const threads = await threadCpu(process.pid);
   for (let i = 0; i < REQUESTS; i += perWake) {
     const tick = sleep((1000 * perWake) / RATE);
     await Promise.all(Array.from({ length: Math.min(perWake, REQUESTS - i) }, (_, k) => one(i + k)));
     await tick;
   }
   const used = process.cpuUsage(usage);
-  const after = threadCpuMs();
-  return {
-    total: (used.user + used.system) / REQUESTS,
-    main: ((after.main - threads.main) * 1000) / REQUESTS,
-    other: ((after.other - threads.other) * 1000) / REQUESTS,
-  };
+  const after = await threadCpu(process.pid);
+  const microseconds = (thread: string) => (((after.get(thread) ?? 0) - (threads.get(thread) ?? 0)) * 1e6) / REQUESTS;
+  return { total: (used.user + used.system) / REQUESTS, main: microseconds('main thread'), other: microseconds('other threads') };
 }
 
 const registry = await startRegistry();
@@ -69,14 +48,7 @@ try {
   // One image pushed, the other repositories get its manifest by blob mounts.
   await pushImage(registry, 'bench/image-0', '1.0.0');
   const client = new RegistryClient({ requestsPerSecond: 1000 });
-  const manifest = await client.getManifest(`${registry.host}/bench/image-0`, '1.0.0');
-  const parsed = JSON.parse(manifest.body.toString()) as { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number }> };
-  for (let i = 1; i < REPOSITORIES; i++) {
-    for (const blob of [parsed.config, ...parsed.layers]) {
-      await client.pushBlob(`${registry.host}/bench/image-${i}`, blob.digest, blob.size, () => { throw new Error(`blob ${blob.digest} was not mounted`); }, { mountFrom: 'bench/image-0' });
-    }
-    await client.putManifest(`${registry.host}/bench/image-${i}`, '1.0.0', manifest);
-  }
+  await copyImage(client, registry.host, 'bench/image-0', Array.from({ length: REPOSITORIES - 1 }, (_, i) => `bench/image-${i + 1}`), '1.0.0');
   const agent = new Agent();
   const signal = new AbortController().signal;
   const variants: Array<[string, (i: number) => Promise<unknown>]> = [

@@ -39,6 +39,7 @@ import { pushImage } from '../test/support/images.js';
 import { startRegistryProxy, type RegistryProxy } from '../test/support/registry-proxy.js';
 import { startRegistry, type RunningRegistry } from '../test/support/registry.js';
 import { startDaemon, stopAllDaemons, type DaemonProcess } from '../test/integration/daemon/daemon-process.js';
+import { copyImage, pool, threadCpu } from './support.js';
 
 function flag(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -69,13 +70,6 @@ const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const repository = (i: number): string => `bench/image-${i}`;
 
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) await work(items[next++]!);
-  }));
-}
-
 function byRepository<T extends { repository: string }>(items: readonly T[]): T[][] {
   const groups = new Map<string, T[]>();
   for (const item of items) {
@@ -89,21 +83,6 @@ function byRepository<T extends { repository: string }>(items: readonly T[]): T[
 function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-}
-
-/** Copies `from`'s manifest to every repository in `to` under `tag`, blobs mounted, not uploaded. Resolves to when each was done. */
-async function copyImage(client: RegistryClient, host: string, from: string, to: readonly string[], tag: string): Promise<Map<string, number>> {
-  const manifest = await client.getManifest(`${host}/${from}`, tag);
-  const parsed = JSON.parse(manifest.body.toString()) as { config: { digest: string; size: number }; layers: Array<{ digest: string; size: number }> };
-  const done = new Map<string, number>();
-  await pool(to, 8, async (repo) => {
-    for (const blob of [parsed.config, ...parsed.layers]) {
-      await client.pushBlob(`${host}/${repo}`, blob.digest, blob.size, () => { throw new Error(`blob ${blob.digest} was not mounted`); }, { mountFrom: from });
-    }
-    await client.putManifest(`${host}/${repo}`, tag, manifest);
-    done.set(repo, Date.now());
-  });
-  return done;
 }
 
 /** Deployments whose controller has not yet caught up: status for an older generation, or no ReplicaSet made available yet. */
@@ -127,19 +106,6 @@ async function processStats(pid: number): Promise<{ rss: number; hwm: number; cp
   const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
   const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
   return { rss: kib('VmRSS'), hwm: kib('VmHWM'), cpu: (Number(stat[11]) + Number(stat[12])) / 100 };
-}
-
-/** CPU seconds of a process's main thread (JavaScript) and of its other threads together (V8's GC workers, libuv's pool), from /proc. */
-async function threadCpu(pid: number): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-    const stat = await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => '');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
-    const name = task === String(pid) ? 'main thread' : 'other threads';
-    if (Number.isFinite(seconds)) out.set(name, (out.get(name) ?? 0) + seconds);
-  }
-  return out;
 }
 
 async function apiserverRequests(cluster: RunningCluster): Promise<number> {

@@ -77,5 +77,5 @@ export function patchOnFreshState<T>(
   compute: (workload: KubeWorkload) => Promise<PatchDecision<T>> | PatchDecision<T>,
   attempts = 5,
 ): Promise<{ result: T; workload: KubeWorkload } | undefined> {
-  return patchFromCache(api, ref, undefined, (workload) => compute(workload), { attempts });
+  return patchFromCache(api, ref, undefined, compute, { attempts });
 }

@@ -10,7 +10,7 @@ import type { ImageEventSource, ImageUpdate, WorkloadImageTarget } from './types
  */
 export class RegistryWatcherSource implements ImageEventSource {
   /** The targets handed to the watcher, by id, as last handed */
-  private readonly known = new Map<string, WorkloadImageTarget>();
+  private known = new Map<string, WorkloadImageTarget>();
   /** Parsed once per distinct text: ten thousand workloads share a handful of schedules. */
   private readonly schedules = new Map<string, Schedule>();
   private readonly logger: Logger;
@@ -50,8 +50,7 @@ export class RegistryWatcherSource implements ImageEventSource {
       }
     }
     for (const id of this.known.keys()) if (!next.has(id)) this.watcher.removeTarget(id);
-    this.known.clear();
-    for (const [id, target] of next) this.known.set(id, target);
+    this.known = next;
   }
 
   private schedule(target: WorkloadImageTarget): Schedule {
